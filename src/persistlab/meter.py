@@ -1,0 +1,179 @@
+"""Usage meter: embedding requests, texts, tokens and estimated dollars.
+
+Every OpenAI client the course builds (simulated or real) reports each response here through
+``httpx`` event hooks, so the figures mean the same thing offline and online. Read the running
+total from :data:`usage`, or measure one block::
+
+    with metered() as m:
+        index = VectorStoreIndex.from_documents(docs)
+    print(m.requests, m.texts, m.tokens, m.cost_usd)
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import httpx
+
+PRICES_PER_MILLION_TOKENS: dict[str, float] = {
+    "text-embedding-3-small": 0.02,
+    "text-embedding-3-large": 0.13,
+    "text-embedding-ada-002": 0.10,
+}
+"""USD per 1M input tokens, standard (non-Batch) tier. Source: OpenAI's published API pricing
+page (openai.com/api/pricing), as checked for this course in 2026. The Batch API costs half."""
+
+CHAT_PRICES_PER_MILLION_TOKENS: dict[str, tuple[float, float]] = {
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1": (2.00, 8.00),
+}
+"""USD per 1M (input, output) tokens, same source and date as above."""
+
+PRICES_SOURCE = "OpenAI API pricing page (openai.com/api/pricing), checked 2026"
+
+
+def embedding_cost(tokens: int, model: str) -> float:
+    """Estimated USD cost of embedding ``tokens`` input tokens with ``model`` (0 if unknown)."""
+    return tokens * PRICES_PER_MILLION_TOKENS.get(model, 0.0) / 1_000_000
+
+
+@dataclass
+class Usage:
+    """Counts of API use. ``requests``, ``texts``, ``tokens`` and ``cost_usd`` are for embeddings."""
+
+    requests: int = 0
+    texts: int = 0
+    tokens: int = 0
+    cost_usd: float = 0.0
+    chat_requests: int = 0
+    chat_input_tokens: int = 0
+    chat_output_tokens: int = 0
+    chat_cost_usd: float = 0.0
+    by_model: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    @property
+    def embedding_calls(self) -> int:
+        """Alias of ``requests``: how many times the embeddings endpoint was called."""
+        return self.requests
+
+    def _add_embedding(self, model: str, texts: int, tokens: int) -> None:
+        cost = embedding_cost(tokens, model)
+        self.requests += 1
+        self.texts += texts
+        self.tokens += tokens
+        self.cost_usd += cost
+        row = self.by_model.setdefault(model, {"requests": 0, "texts": 0, "tokens": 0, "cost_usd": 0.0})
+        row["requests"] += 1
+        row["texts"] += texts
+        row["tokens"] += tokens
+        row["cost_usd"] += cost
+
+    def _add_chat(self, model: str, input_tokens: int, output_tokens: int) -> None:
+        price_in, price_out = CHAT_PRICES_PER_MILLION_TOKENS.get(model, (0.0, 0.0))
+        self.chat_requests += 1
+        self.chat_input_tokens += input_tokens
+        self.chat_output_tokens += output_tokens
+        self.chat_cost_usd += (input_tokens * price_in + output_tokens * price_out) / 1_000_000
+
+    def reset(self) -> None:
+        """Set every count back to zero."""
+        fresh = Usage()
+        self.__dict__.update(fresh.__dict__)
+
+    def summary(self) -> str:
+        """One line a person can read, e.g. for a notebook's output."""
+        return (
+            f"embedding requests: {self.requests}, texts embedded: {self.texts}, "
+            f"input tokens: {self.tokens}, estimated cost: ${self.cost_usd:.6f}"
+        )
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+usage = Usage()
+"""Everything used since the process started (or since ``usage.reset()``)."""
+
+_lock = threading.Lock()
+_scopes: list[Usage] = []
+
+
+@contextmanager
+def metered() -> Iterator[Usage]:
+    """Count only what happens inside the ``with`` block. Blocks may nest."""
+    scope = Usage()
+    with _lock:
+        _scopes.append(scope)
+    try:
+        yield scope
+    finally:
+        with _lock:
+            _scopes.remove(scope)
+
+
+def record_embedding(model: str, texts: int, tokens: int) -> None:
+    """Add one embeddings request to the global total and to every open :func:`metered` block."""
+    with _lock:
+        for target in (usage, *_scopes):
+            target._add_embedding(model, texts, tokens)
+
+
+def record_chat(model: str, input_tokens: int, output_tokens: int) -> None:
+    """Add one chat request to the global total and to every open :func:`metered` block."""
+    with _lock:
+        for target in (usage, *_scopes):
+            target._add_chat(model, input_tokens, output_tokens)
+
+
+def _observe(request: httpx.Request, response: httpx.Response, body: bytes | None) -> None:
+    if request.method != "POST" or response.status_code >= 400:
+        return
+    try:
+        sent: dict[str, Any] = json.loads(request.content or b"{}")
+    except (json.JSONDecodeError, httpx.RequestNotRead):
+        return
+    path = request.url.path.rstrip("/")
+    received: dict[str, Any] = {}
+    if body is not None:
+        try:
+            received = json.loads(body)
+        except json.JSONDecodeError:
+            received = {}
+    reported = received.get("usage") or {}
+    model = str(sent.get("model", ""))
+    if path.endswith("/embeddings"):
+        texts = sent.get("input")
+        count = 1 if isinstance(texts, str) else len(texts or [])
+        record_embedding(model, count, int(reported.get("prompt_tokens", 0)))
+    elif path.endswith("/chat/completions"):
+        record_chat(model, int(reported.get("prompt_tokens", 0)), int(reported.get("completion_tokens", 0)))
+
+
+def _wants_body(response: httpx.Response) -> bool:
+    return not response.headers.get("content-type", "").startswith("text/event-stream")
+
+
+def _on_response(response: httpx.Response) -> None:
+    body = response.read() if _wants_body(response) else None
+    _observe(response.request, response, body)
+
+
+async def _on_response_async(response: httpx.Response) -> None:
+    body = await response.aread() if _wants_body(response) else None
+    _observe(response.request, response, body)
+
+
+def event_hooks() -> dict[str, list[Any]]:
+    """``event_hooks=`` for an ``httpx.Client`` whose OpenAI traffic should be metered."""
+    return {"response": [_on_response]}
+
+
+def async_event_hooks() -> dict[str, list[Any]]:
+    """``event_hooks=`` for an ``httpx.AsyncClient`` whose OpenAI traffic should be metered."""
+    return {"response": [_on_response_async]}

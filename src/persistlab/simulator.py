@@ -1,0 +1,268 @@
+"""A deterministic, in-process stand-in for the OpenAI HTTP API.
+
+The course's notebooks use the real ``OpenAIEmbedding`` and ``OpenAI`` classes. Offline, their
+HTTP clients are given :class:`SimulatorTransport`, an ``httpx`` transport that answers
+``POST /embeddings`` and ``POST /chat/completions`` in the OpenAI wire format without any socket.
+
+Embeddings are lexical: words, word pairs and character trigrams are hashed into the model's
+real dimension and the vector is L2-normalised, so texts that share words are close and retrieval
+over real text behaves sensibly. Each model hashes with its own seed, so two models of the same
+dimension give unrelated vectors, as real models do. ``text-embedding-3-*`` honour ``dimensions=``
+the way the real API does: truncate the full vector, then renormalise.
+
+The chat model answers extractively: it returns the context sentence that best matches the query
+and never invents text.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import math
+import zlib
+from functools import lru_cache
+from typing import Any, Iterable
+
+import httpx
+import numpy as np
+
+from persistlab.tokens import count_tokens
+
+EMBEDDING_DIMENSIONS: dict[str, int] = {
+    "text-embedding-3-small": 1536,
+    "text-embedding-3-large": 3072,
+    "text-embedding-ada-002": 1536,
+}
+"""Native output size of each embedding model the simulator (and the course) supports."""
+
+REDUCIBLE_MODELS = frozenset({"text-embedding-3-small", "text-embedding-3-large"})
+"""Models whose output can be shortened with ``dimensions=``."""
+
+CHAT_MODELS = frozenset({"gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1"})
+
+_STOPWORDS = frozenset(
+    """a an and are as at be been but by can could did do does for from had has have how i if in
+    into is it its may might more most no not of on or our so such than that the their them then
+    there these they this those to was we were what when where which while who why will with would
+    you your""".split()
+)
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+
+
+def _features(text: str) -> dict[str, float]:
+    """Weighted lexical features of ``text``: words, adjacent word pairs, character trigrams."""
+    words = _words(text)
+    feats: dict[str, float] = {}
+    for w in words:
+        feats["w:" + w] = feats.get("w:" + w, 0.0) + 1.0
+        padded = f"<{w}>"
+        for i in range(len(padded) - 2):
+            key = "c:" + padded[i : i + 3]
+            feats[key] = feats.get(key, 0.0) + 0.25
+    for a, b in zip(words, words[1:]):
+        key = f"b:{a} {b}"
+        feats[key] = feats.get(key, 0.0) + 0.5
+    return feats
+
+
+@lru_cache(maxsize=8)
+def _model_seed(model: str) -> int:
+    return zlib.crc32(("persistlab-sim:" + model).encode())
+
+
+@lru_cache(maxsize=500_000)
+def _slot(seed: int, feature: str, dim: int) -> tuple[int, float]:
+    h = zlib.crc32(feature.encode(), seed)
+    h = (h * 2654435761) & 0xFFFFFFFF  # spread crc32's linear structure
+    return h % dim, (1.0 if (h >> 31) & 1 else -1.0)
+
+
+def _check_model(model: str, dimensions: int | None) -> int:
+    if model not in EMBEDDING_DIMENSIONS:
+        known = ", ".join(sorted(EMBEDDING_DIMENSIONS))
+        raise ValueError(f"Unknown embedding model {model!r}: the simulator knows {known}.")
+    full = EMBEDDING_DIMENSIONS[model]
+    if dimensions is None:
+        return full
+    if model not in REDUCIBLE_MODELS:
+        raise ValueError(f"{model} does not support dimensions=; only text-embedding-3-* do.")
+    if not 1 <= dimensions <= full:
+        raise ValueError(f"dimensions={dimensions} is out of range for {model} (1..{full}).")
+    return dimensions
+
+
+def embed_vectors(texts: Iterable[str], model: str, dimensions: int | None = None) -> np.ndarray:
+    """Embed ``texts`` as ``model`` would, shape ``(len(texts), dim)``, float32, unit length.
+
+    Deterministic across runs and processes. Raises ``ValueError`` for an unknown model or an
+    impossible ``dimensions``.
+    """
+    out_dim = _check_model(model, dimensions)
+    full = EMBEDDING_DIMENSIONS[model]
+    seed = _model_seed(model)
+    texts = list(texts)
+    matrix = np.zeros((len(texts), full), dtype=np.float32)
+    for row, text in enumerate(texts):
+        vec = matrix[row]
+        for feature, weight in _features(text).items():
+            index, sign = _slot(seed, feature, full)
+            vec[index] += sign * (1.0 + math.log(weight) if weight >= 1 else weight)
+        if not vec.any():  # empty or stopword-only text: a fixed, model-specific direction
+            vec[_slot(seed, "<empty>", full)[0]] = 1.0
+    matrix = matrix[:, :out_dim]
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return matrix / norms
+
+
+# --- chat -----------------------------------------------------------------------------------
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+NO_CONTEXT_ANSWER = "Empty Response: the prompt held no context to answer from."
+
+
+def _split_prompt(prompt: str) -> tuple[str, str]:
+    """Return (context, query) from a LlamaIndex QA prompt, or ("", prompt) if none is found."""
+    blocks = re.split(r"\n-{5,}\n", prompt)
+    if len(blocks) >= 3:
+        context = "\n".join(blocks[1:-1])
+        tail = blocks[-1]
+        match = re.search(r"Query:\s*(.*?)\s*(?:\nAnswer:|$)", tail, re.S)
+        query = match.group(1) if match else tail
+        return context, query
+    return "", prompt
+
+
+def extractive_answer(prompt: str) -> str:
+    """The simulated chat model's answer: the context sentence sharing most words with the query."""
+    context, query = _split_prompt(prompt)
+    if not context.strip():
+        return NO_CONTEXT_ANSWER
+    wanted = set(_words(query))
+    best, best_score = "", 0.0
+    for line in context.splitlines():
+        if ":" in line and len(line) < 80 and not line.rstrip().endswith("."):
+            continue  # metadata such as "file_name: salt.md"
+        for sentence in _SENTENCE.split(line.strip()):
+            words = set(_words(sentence))
+            if not words:
+                continue
+            score = len(words & wanted) / (1 + 0.02 * len(words))
+            if score > best_score:
+                best, best_score = sentence.strip(), score
+    return best or NO_CONTEXT_ANSWER
+
+
+# --- HTTP transport -------------------------------------------------------------------------
+
+
+def _json_response(payload: dict[str, Any], status: int = 200) -> httpx.Response:
+    return httpx.Response(status, json=payload, headers={"x-request-id": "simulated"})
+
+
+def _error(status: int, message: str, kind: str = "invalid_request_error") -> httpx.Response:
+    return _json_response({"error": {"message": message, "type": kind, "param": None, "code": None}}, status)
+
+
+def _embeddings(body: dict[str, Any]) -> httpx.Response:
+    model = body.get("model", "")
+    texts = body.get("input")
+    if isinstance(texts, str):
+        texts = [texts]
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        return _error(400, "input must be a string or a list of strings (token arrays are not simulated).")
+    try:
+        matrix = embed_vectors(texts, model, body.get("dimensions"))
+    except ValueError as exc:
+        return _error(400 if model in EMBEDDING_DIMENSIONS else 404, str(exc))
+    as_base64 = body.get("encoding_format") == "base64"
+    data = []
+    for i, row in enumerate(matrix):
+        if as_base64:
+            embedding: Any = base64.b64encode(row.astype("<f4").tobytes()).decode()
+        else:
+            embedding = [float(x) for x in row]
+        data.append({"object": "embedding", "index": i, "embedding": embedding})
+    tokens = sum(count_tokens(t, model) for t in texts)
+    return _json_response(
+        {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    )
+
+
+def _prompt_of(messages: list[dict[str, Any]]) -> str:
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            content = message.get("content")
+            if isinstance(content, list):  # content parts
+                return "\n".join(p.get("text", "") for p in content if isinstance(p, dict))
+            return str(content or "")
+    return ""
+
+
+def _chat(body: dict[str, Any]) -> httpx.Response:
+    model = body.get("model", "")
+    messages = body.get("messages") or []
+    answer = extractive_answer(_prompt_of(messages))
+    prompt_tokens = sum(count_tokens(str(m.get("content", "")), model) for m in messages)
+    completion_tokens = count_tokens(answer, model)
+    usage = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+    base = {"id": "chatcmpl-simulated", "created": 0, "model": model, "system_fingerprint": "simulated"}
+    if not body.get("stream"):
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": answer},
+            "finish_reason": "stop",
+            "logprobs": None,
+        }
+        return _json_response({**base, "object": "chat.completion", "choices": [choice], "usage": usage})
+
+    def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
+        payload = {**base, "object": "chat.completion.chunk",
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+        return f"data: {json.dumps(payload)}\n\n".encode()
+
+    pieces = re.findall(r"\S+\s*", answer)
+    events = [chunk({"role": "assistant", "content": ""}, None)]
+    events += [chunk({"content": p}, None) for p in pieces]
+    events.append(chunk({}, "stop"))
+    if (body.get("stream_options") or {}).get("include_usage"):
+        events.append(f"data: {json.dumps({**base, 'object': 'chat.completion.chunk', 'choices': [], 'usage': usage})}\n\n".encode())
+    events.append(b"data: [DONE]\n\n")
+    return httpx.Response(200, content=b"".join(events), headers={"content-type": "text/event-stream"})
+
+
+def handle(request: httpx.Request) -> httpx.Response:
+    """Answer one OpenAI API request the way the real service would, but offline."""
+    if request.method != "POST":
+        return _error(404, f"The simulator does not serve {request.method} {request.url.path}.")
+    try:
+        body = json.loads(request.content or b"{}")
+    except json.JSONDecodeError:
+        return _error(400, "Request body is not valid JSON.")
+    path = request.url.path.rstrip("/")
+    if path.endswith("/embeddings"):
+        return _embeddings(body)
+    if path.endswith("/chat/completions"):
+        return _chat(body)
+    return _error(404, f"The simulator does not serve {path}; it answers /embeddings and /chat/completions.")
+
+
+class SimulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """An ``httpx`` transport (sync and async) that answers OpenAI requests in process."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        return handle(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()
+        return handle(request)
