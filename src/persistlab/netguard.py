@@ -1,7 +1,7 @@
 """Refuse network connections that would leave the machine.
 
 The course promises that, offline, nothing talks to the outside world. :func:`install` makes that
-checkable: afterwards any attempt to connect a socket to an address outside loopback raises
+checkable: afterwards any attempt to look up or connect to an address outside loopback raises
 :class:`NetworkLeakError` at once, instead of waiting for a time-out. Tests install it for the whole
 session; notebooks install it when ``PERSISTLAB_NETWORK_GUARD=1`` (CI sets it).
 """
@@ -37,12 +37,23 @@ def _check(sock: socket.socket, address: Any) -> None:
         return  # Unix sockets and the like stay on the machine
     host = address[0] if isinstance(address, tuple) else address
     if not _is_loopback(host):
-        raise NetworkLeakError(
-            f"Blocked a connection to {address!r}: the course runs offline and may only use loopback. "
-            "Something tried to reach the network (a real API, a model download?)."
-        )
+        _refuse(address)
 
 
+def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+    if host is not None and not _is_loopback(host.decode() if isinstance(host, bytes) else host):
+        _refuse(host)
+    return _original_getaddrinfo(host, *args, **kwargs)
+
+
+def _refuse(target: Any) -> None:
+    raise NetworkLeakError(
+        f"Blocked a connection to {target!r}: the course runs offline and may only use loopback. "
+        "Something tried to reach the network (a real API, a model download?)."
+    )
+
+
+_original_getaddrinfo = socket.getaddrinfo
 _original_connect = socket.socket.connect
 _original_connect_ex = socket.socket.connect_ex
 
@@ -59,12 +70,14 @@ def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
 
 def install() -> None:
     """Make every later non-loopback ``connect`` in this process raise :class:`NetworkLeakError`."""
+    socket.getaddrinfo = _guarded_getaddrinfo  # type: ignore[assignment]
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
     """Undo :func:`install`."""
+    socket.getaddrinfo = _original_getaddrinfo  # type: ignore[assignment]
     socket.socket.connect = _original_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _original_connect_ex  # type: ignore[method-assign]
 
