@@ -146,8 +146,8 @@ def extractive_answer(prompt: str) -> str:
     wanted = set(_words(query))
     best, best_score = "", 0.0
     for line in context.splitlines():
-        if ":" in line and len(line) < 80 and not line.rstrip().endswith("."):
-            continue  # metadata such as "file_name: salt.md"
+        if line.lstrip().startswith("#") or (":" in line and len(line) < 80 and not line.rstrip().endswith(".")):
+            continue  # a heading, or metadata such as "file_name: salt.md"
         for sentence in _SENTENCE.split(line.strip()):
             words = set(_words(sentence))
             if not words:
