@@ -15,10 +15,10 @@ import persistlab
 from persistlab import backend, netguard
 
 
-def test_setup_uses_the_real_openai_classes_on_the_simulator(monkeypatch) -> None:
+def test_setup_uses_the_real_openai_classes_on_the_simulator(monkeypatch, capsys) -> None:
     monkeypatch.delenv("PERSISTLAB_BACKEND", raising=False)
-    line = persistlab.setup(quiet=True)
-    assert "offline simulator" in line
+    persistlab.setup()
+    assert "offline simulator" in capsys.readouterr().out
     assert isinstance(Settings.embed_model, OpenAIEmbedding) and isinstance(Settings.llm, OpenAI)
     assert Settings.embed_model.api_base == backend.SIMULATED_API_BASE
     assert len(Settings.embed_model.get_query_embedding("salt")) == 1536

@@ -24,6 +24,7 @@ _LAZY = {
     "load_documents": "persistlab.corpus",
     "load_questions": "persistlab.corpus",
     "synthetic_corpus": "persistlab.corpus",
+    "Question": "persistlab.corpus",
     "Quiz": "persistlab.quiz",
     "Choice": "persistlab.quiz",
     "show_progress": "persistlab.progress",

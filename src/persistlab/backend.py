@@ -93,8 +93,14 @@ def embedding_dimension(model: str, dimensions: int | None = None) -> int:
     return dimensions or EMBEDDING_DIMENSIONS[model]
 
 
-def setup(embed_model: str = DEFAULT_EMBED_MODEL, llm: str = DEFAULT_CHAT_MODEL, quiet: bool = False) -> str:
-    """Configure LlamaIndex for this course and return a one-line description of the backend.
+def describe(embed_model: str = DEFAULT_EMBED_MODEL, llm: str = DEFAULT_CHAT_MODEL) -> str:
+    """One line saying which backend and models are in use."""
+    where = "the offline simulator (no network, no key)" if backend_name() == SIMULATOR else "the real OpenAI API"
+    return f"Backend: {where}; embeddings: {embed_model}; LLM: {llm}."
+
+
+def setup(embed_model: str = DEFAULT_EMBED_MODEL, llm: str = DEFAULT_CHAT_MODEL, quiet: bool = False) -> None:
+    """Configure LlamaIndex for this course and print which backend it uses (unless ``quiet``).
 
     Sets ``Settings.embed_model`` and ``Settings.llm``; makes tiktoken work offline; when
     ``PERSISTLAB_NETWORK_GUARD=1`` (as in CI) refuses any connection to a non-loopback address.
@@ -105,8 +111,5 @@ def setup(embed_model: str = DEFAULT_EMBED_MODEL, llm: str = DEFAULT_CHAT_MODEL,
     use_bundled_encodings()
     Settings.embed_model = embedding_model(embed_model)
     Settings.llm = chat_model(llm)
-    where = "the offline simulator (no network, no key)" if backend_name() == SIMULATOR else "the real OpenAI API"
-    line = f"Backend: {where}; embeddings: {embed_model}; LLM: {llm}."
     if not quiet:
-        print(line)
-    return line
+        print(describe(embed_model, llm))
