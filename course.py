@@ -27,7 +27,6 @@ LOCK = ROOT / "requirements.lock"
 UV = "uv==0.13.8"
 STAMP = VENV / ".persistlab-installed"
 START_PAGE = "lessons/00_start_here.ipynb"
-NOTEBOOK_ENV = {"PERSISTLAB_NO_PROGRESS": "1", "PERSISTLAB_NETWORK_GUARD": "1", "PYTHONHASHSEED": "0"}
 
 
 def bin_path(name: str) -> Path:
@@ -77,10 +76,9 @@ def lab() -> None:
 
 def test(extra: list[str]) -> int:
     setup()
-    env = {**os.environ, **NOTEBOOK_ENV}
     cmd = [str(bin_path("python")), "-m", "pytest", "-n", "2", "--dist", "loadscope", *extra]
     print("+", " ".join(cmd), flush=True)
-    return subprocess.run(cmd, cwd=ROOT, env=env).returncode
+    return subprocess.run(cmd, cwd=ROOT).returncode
 
 
 def lock() -> None:

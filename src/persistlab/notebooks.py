@@ -25,6 +25,7 @@ NOTEBOOK_ENV = {
     "PERSISTLAB_NO_PROGRESS": "1",
     "PERSISTLAB_NETWORK_GUARD": "1",
     "PYTHONHASHSEED": "0",
+    "PERSISTLAB_PROGRESS_FILE": os.devnull,  # a run never reads or writes the learner's progress
 }
 """Environment for reproducible runs (CI's nbval run uses the same)."""
 
