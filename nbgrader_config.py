@@ -1,0 +1,26 @@
+"""nbgrader configuration for the course (run nbgrader commands from this folder).
+
+Source notebooks with solutions and hidden tests live in ``solutions/``; ``nbgrader generate_assignment
+<name> --force`` writes the learners' version to ``exercises/``. Submissions, grades and the exchange
+stay local and out of git (see .gitignore).
+"""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+c = get_config()  # noqa: F821 (provided by nbgrader when it loads this file)
+
+c.CourseDirectory.course_id = "persistlab"
+c.CourseDirectory.root = str(ROOT)
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "exercises"
+c.CourseDirectory.db_url = f"sqlite:///{ROOT / 'gradebook.db'}"
+# Folders the notebooks write while they run never belong in a release.
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "storage"]
+
+# The exchange is only used by `nbgrader release_assignment`/`collect`; keep it in the repo (ignored by git).
+c.Exchange.root = str(ROOT / ".nbgrader" / "exchange")
+
+# Every exercise cell runs in well under 10 s; a minute leaves room for a slow, busy machine.
+c.ExecutePreprocessor.timeout = 60
