@@ -108,3 +108,8 @@ def test_chat_answers_only_from_the_context() -> None:
     )
     assert extractive_answer(prompt) == "Nicolas Appert won a prize for it in 1810."
     assert extractive_answer("What is the capital of France?") == simulator.NO_CONTEXT_ANSWER
+
+
+def test_vectors_are_dense_like_real_embeddings() -> None:
+    vectors = embed_vectors(["salt", TEXTS[0]], "text-embedding-3-small")
+    assert np.mean(vectors == 0) < 0.01

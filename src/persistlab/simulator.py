@@ -5,8 +5,9 @@ HTTP clients are given :class:`SimulatorTransport`, an ``httpx`` transport that 
 ``POST /embeddings`` and ``POST /chat/completions`` in the OpenAI wire format without any socket.
 
 Embeddings are lexical: words, word pairs and character trigrams are hashed into the model's
-real dimension and the vector is L2-normalised, so texts that share words are close and retrieval
-over real text behaves sensibly. Each model hashes with its own seed, so two models of the same
+real dimension, spread by an orthonormal transform so that every component is non-zero (as real
+embeddings are; inner products are unchanged), and L2-normalised. Texts that share words are
+close, so retrieval over real text behaves sensibly. Each model hashes with its own seed, so two models of the same
 dimension give unrelated vectors, as real models do. ``text-embedding-3-*`` honour ``dimensions=``
 the way the real API does: truncate the full vector, then renormalise.
 
@@ -96,6 +97,20 @@ def _check_model(model: str, dimensions: int | None) -> int:
     return dimensions
 
 
+def _spread(matrix: np.ndarray) -> np.ndarray:
+    """Orthonormal real Fourier transform of each row: dense output, same inner products."""
+    n = matrix.shape[1]
+    spectrum = np.fft.rfft(matrix.astype(np.float64), axis=1) / np.sqrt(n)
+    out = np.empty(matrix.shape, dtype=np.float64)
+    out[:, 0] = spectrum[:, 0].real
+    m = (n - 1) // 2
+    out[:, 1 : 2 * m + 1 : 2] = np.sqrt(2) * spectrum[:, 1 : m + 1].real
+    out[:, 2 : 2 * m + 1 : 2] = np.sqrt(2) * spectrum[:, 1 : m + 1].imag
+    if n % 2 == 0:
+        out[:, n - 1] = spectrum[:, n // 2].real
+    return out
+
+
 def embed_vectors(texts: Iterable[str], model: str, dimensions: int | None = None) -> np.ndarray:
     """Embed ``texts`` as ``model`` would, shape ``(len(texts), dim)``, float32, unit length.
 
@@ -114,10 +129,10 @@ def embed_vectors(texts: Iterable[str], model: str, dimensions: int | None = Non
             vec[index] += sign * (1.0 + math.log(weight) if weight >= 1 else weight)
         if not vec.any():  # empty or stopword-only text: a fixed, model-specific direction
             vec[_slot(seed, "<empty>", full)[0]] = 1.0
-    matrix = matrix[:, :out_dim]
+    matrix = _spread(matrix)[:, :out_dim]
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return matrix / norms
+    return (matrix / norms).astype(np.float32)
 
 
 # --- chat -----------------------------------------------------------------------------------
