@@ -1,0 +1,545 @@
+"""Vector store backends behind one small interface: build and persist, load, top-k query.
+
+The lesson on production and scale and ``benchmarks/vector_stores.py`` compare the same backends:
+
+========== ===========================================================================================
+``json``   LlamaIndex's default: ``SimpleVectorStore`` persisted as JSON by ``StorageContext.persist``
+``faiss``  ``FaissVectorStore`` (flat inner-product index); texts stay in ``docstore.json``
+``chroma`` ``ChromaVectorStore`` on a local ``chromadb.PersistentClient``; Chroma stores the texts
+``numpy``  :class:`NumpyVectorStore` (this module): a ``.npy`` matrix plus one JSON line per node
+``floor``  no LlamaIndex at all: ``np.load`` of the matrix, ``json.load`` of the texts, brute force
+========== ===========================================================================================
+
+Each backend builds from nodes that already carry embeddings, so nothing is embedded here. ``load``
+returns a :class:`Searcher` whose ``top_k`` takes a query vector and returns :class:`Hit` s with text.
+
+:func:`nodes_with_embeddings` reads the nodes of an index persisted with the default store together
+with their stored vectors, to move them into another store without calling the embedding API again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from importlib import import_module
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+
+import numpy as np
+from llama_index.core.bridge.pydantic import PrivateAttr
+from llama_index.core.schema import BaseNode
+from llama_index.core.vector_stores.types import (
+    BasePydanticVectorStore,
+    VectorStoreQuery,
+    VectorStoreQueryMode,
+    VectorStoreQueryResult,
+)
+from llama_index.core.vector_stores.utils import build_metadata_filter_fn, metadata_dict_to_node, node_to_metadata_dict
+
+if TYPE_CHECKING:
+    import fsspec
+    from llama_index.core import VectorStoreIndex
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+
+CHROMA_COLLECTION = "persistlab"
+"""Name of the Chroma collection the ``chroma`` backend writes and reads."""
+
+NUMPY_STORE_FORMAT = "persistlab.numpy-vector-store/1"
+
+
+class Hit(NamedTuple):
+    """One search result: node id, its text, and the score the store reports (higher is closer).
+
+    Scores are not comparable across stores: most report cosine similarity, but the Chroma
+    integration reports ``exp(-distance)``, i.e. ``exp(cosine - 1)`` for a cosine collection.
+    """
+
+    node_id: str
+    text: str
+    score: float
+
+
+class Searcher(ABC):
+    """A loaded store, ready to answer top-k queries given as vectors."""
+
+    @abstractmethod
+    def top_k(self, embedding: Sequence[float] | np.ndarray, k: int = 5) -> list[Hit]:
+        """The ``k`` nodes closest to ``embedding``, best first."""
+
+    def close(self) -> None:
+        """Release files and connections (no-op unless the backend holds some)."""
+
+
+# --- a vector store that persists as numpy --------------------------------------------------
+
+
+class NumpyVectorStore(BasePydanticVectorStore):
+    """A LlamaIndex vector store kept as one float32 matrix plus one JSON line per node.
+
+    It stores text (``stores_text = True``), so an index over it needs no docstore:
+    ``VectorStoreIndex.from_vector_store(NumpyVectorStore.from_persist_dir(d))``. Search is exact
+    (brute-force cosine similarity), fine up to a few hundred thousand vectors on one machine.
+
+    ``StorageContext.persist(persist_dir)`` writes, for the ``default`` namespace,
+    ``default__vector_store.json`` (a small manifest, written last), ``default__vector_store.npy``
+    (the unit-length vectors) and ``default__vector_store.jsonl`` (the nodes, one per line).
+    Loading reads the matrix and splits the lines; a node's JSON is parsed only when a query
+    returns it. Vectors are stored normalised to unit length, so ``get_nodes`` returns them so.
+    """
+
+    stores_text: bool = True
+    _vectors: np.ndarray = PrivateAttr()
+    _lines: list[bytes] = PrivateAttr()
+    _ids: list[str] | None = PrivateAttr(default=None)
+
+    def __init__(self, vectors: np.ndarray | None = None, lines: list[bytes] | None = None) -> None:
+        super().__init__()
+        self._vectors = vectors if vectors is not None else np.zeros((0, 0), dtype=np.float32)
+        self._lines = lines if lines is not None else []
+        self._ids = None
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "NumpyVectorStore"
+
+    @property
+    def client(self) -> None:
+        return None
+
+    # No __len__: StorageContext.from_defaults tests ``if vector_store:``, and an empty store would be falsy.
+    @property
+    def count(self) -> int:
+        """How many nodes the store holds."""
+        return len(self._lines)
+
+    # records ---------------------------------------------------------------------------
+    def _record(self, row: int) -> dict[str, Any]:
+        return json.loads(self._lines[row])
+
+    def _all_ids(self) -> list[str]:
+        if self._ids is None:
+            self._ids = [self._record(i)["id"] for i in range(len(self._lines))]
+        return self._ids
+
+    def _node(self, row: int, with_embedding: bool = False) -> BaseNode:
+        node = metadata_dict_to_node(self._record(row)["node"])
+        if with_embedding:
+            node.embedding = self._vectors[row].tolist()
+        return node
+
+    # writing -----------------------------------------------------------------------------
+    def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
+        if not nodes:
+            return []
+        matrix = np.asarray([node.get_embedding() for node in nodes], dtype=np.float32)
+        if len(self._lines) and matrix.shape[1] != self._vectors.shape[1]:
+            raise ValueError(
+                f"NumpyVectorStore holds {self._vectors.shape[1]}-d vectors; got {matrix.shape[1]}-d ones. "
+                "Every vector in one store must come from the same embedding model."
+            )
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        matrix /= np.where(norms == 0, 1.0, norms)
+        ids = self._all_ids()
+        self._vectors = matrix if not len(self._lines) else np.vstack([self._vectors, matrix])
+        for node in nodes:
+            record = {"id": node.node_id, "node": node_to_metadata_dict(node, remove_text=False)}
+            self._lines.append(json.dumps(record, ensure_ascii=False).encode())
+            ids.append(node.node_id)
+        return [node.node_id for node in nodes]
+
+    def _keep(self, keep: np.ndarray) -> None:
+        self._vectors = self._vectors[keep]
+        self._lines = [line for line, k in zip(self._lines, keep) if k]
+        self._ids = None
+
+    def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
+        refs = [self._record(i)["node"].get("ref_doc_id") for i in range(len(self._lines))]
+        self._keep(np.array([r != ref_doc_id for r in refs], dtype=bool))
+
+    def delete_nodes(self, node_ids: list[str] | None = None, filters: Any = None, **kwargs: Any) -> None:
+        if filters is not None:
+            raise NotImplementedError("NumpyVectorStore.delete_nodes deletes by node_ids only.")
+        drop = set(node_ids or [])
+        self._keep(np.array([i not in drop for i in self._all_ids()], dtype=bool))
+
+    def clear(self) -> None:
+        self._keep(np.zeros(len(self._lines), dtype=bool))
+
+    # reading ------------------------------------------------------------------------------
+    def get_nodes(self, node_ids: list[str] | None = None, filters: Any = None) -> list[BaseNode]:
+        rows = range(len(self._lines))
+        if node_ids is not None:
+            where = {node_id: row for row, node_id in enumerate(self._all_ids())}
+            rows = [where[i] for i in node_ids if i in where]
+        nodes = [self._node(row, with_embedding=True) for row in rows]
+        if filters is not None:
+            metadata = {n.node_id: n.metadata for n in nodes}
+            keep = build_metadata_filter_fn(metadata.__getitem__, filters)
+            nodes = [n for n in nodes if keep(n.node_id)]
+        return nodes
+
+    def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
+        if query.mode != VectorStoreQueryMode.DEFAULT:
+            raise NotImplementedError(f"NumpyVectorStore answers dense queries only, not mode={query.mode.value!r}.")
+        if query.query_embedding is None:
+            raise ValueError("NumpyVectorStore needs a query embedding.")
+        if not len(self._lines):
+            return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
+        q = np.asarray(query.query_embedding, dtype=np.float32)
+        if q.shape != (self._vectors.shape[1],):
+            raise ValueError(
+                f"Query vector has {q.size} dimensions but the store holds {self._vectors.shape[1]}-d vectors: "
+                "the query was embedded with a different model than the stored nodes."
+            )
+        scores = self._vectors @ (q / (np.linalg.norm(q) or 1.0))
+        allowed = self._allowed_rows(query)
+        if allowed is not None:
+            scores = np.where(allowed, scores, -np.inf)
+        k = min(query.similarity_top_k, int(np.isfinite(scores).sum()))
+        if k <= 0:
+            return VectorStoreQueryResult(nodes=[], similarities=[], ids=[])
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        nodes = [self._node(int(row)) for row in top]
+        return VectorStoreQueryResult(
+            nodes=nodes, similarities=[float(scores[row]) for row in top], ids=[n.node_id for n in nodes]
+        )
+
+    def _allowed_rows(self, query: VectorStoreQuery) -> np.ndarray | None:
+        """Rows that pass ``node_ids``, ``doc_ids`` and metadata ``filters`` (None: all rows)."""
+        if not (query.node_ids or query.doc_ids or query.filters):
+            return None
+        records = [self._record(i) for i in range(len(self._lines))]
+        allowed = np.ones(len(records), dtype=bool)
+        if query.node_ids:
+            wanted = set(query.node_ids)
+            allowed &= [r["id"] in wanted for r in records]
+        if query.doc_ids:
+            docs = set(query.doc_ids)
+            allowed &= [r["node"].get("ref_doc_id") in docs for r in records]
+        if query.filters:
+            metadata = {r["id"]: r["node"] for r in records}
+            keep = build_metadata_filter_fn(metadata.__getitem__, query.filters)
+            allowed &= [keep(r["id"]) for r in records]
+        return allowed
+
+    # files --------------------------------------------------------------------------------
+    def persist(self, persist_path: str, fs: fsspec.AbstractFileSystem | None = None) -> None:
+        fs = _filesystem(fs)
+        stem = _stem(persist_path)
+        fs.makedirs(os.path.dirname(persist_path) or ".", exist_ok=True)
+        with fs.open(stem + ".npy", "wb") as f:
+            np.save(f, self._vectors)
+        with fs.open(stem + ".jsonl", "wb") as f:
+            f.write(b"\n".join(self._lines))
+        manifest = {
+            "format": NUMPY_STORE_FORMAT,
+            "count": len(self._lines),
+            "dim": int(self._vectors.shape[1]) if len(self._lines) else 0,
+            "vectors": os.path.basename(stem) + ".npy",
+            "nodes": os.path.basename(stem) + ".jsonl",
+        }
+        with fs.open(persist_path, "w") as f:  # last: a crash before this leaves the old manifest
+            json.dump(manifest, f, indent=1)
+
+    @classmethod
+    def from_persist_path(
+        cls, persist_path: str, fs: fsspec.AbstractFileSystem | None = None
+    ) -> NumpyVectorStore:
+        fs = _filesystem(fs)
+        if not fs.exists(persist_path):
+            raise FileNotFoundError(
+                f"No NumpyVectorStore at {persist_path}: persist one there first with "
+                "index.storage_context.persist(persist_dir)."
+            )
+        with fs.open(persist_path, "r") as f:
+            manifest = json.load(f)
+        if not isinstance(manifest, dict) or manifest.get("format") != NUMPY_STORE_FORMAT:
+            raise ValueError(
+                f"{persist_path} is not a NumpyVectorStore manifest (no \"format\": {NUMPY_STORE_FORMAT!r}); "
+                "was this folder written by another vector store?"
+            )
+        stem = _stem(persist_path)
+        with fs.open(stem + ".npy", "rb") as f:
+            vectors = np.load(f)
+        with fs.open(stem + ".jsonl", "rb") as f:
+            data = f.read()
+        lines = data.split(b"\n") if data else []
+        if len(lines) != manifest["count"] or (lines and vectors.shape != (manifest["count"], manifest["dim"])):
+            raise ValueError(
+                f"{persist_path} lists {manifest['count']} nodes of {manifest['dim']} dimensions, but the files "
+                f"beside it hold {len(lines)} nodes and a {vectors.shape} matrix: the store was only partly "
+                "written. Persist it again."
+            )
+        return cls(vectors=vectors, lines=lines)
+
+    @classmethod
+    def from_persist_dir(
+        cls, persist_dir: str | os.PathLike[str], namespace: str = "default",
+        fs: fsspec.AbstractFileSystem | None = None,
+    ) -> NumpyVectorStore:
+        """Load the store that ``StorageContext.persist(persist_dir)`` wrote for ``namespace``."""
+        return cls.from_persist_path(os.path.join(str(persist_dir), f"{namespace}__vector_store.json"), fs=fs)
+
+
+
+def _filesystem(fs: Any) -> Any:
+    if fs is not None:
+        return fs
+    import fsspec
+
+    return fsspec.filesystem("file")
+
+
+def _stem(persist_path: str) -> str:
+    return persist_path[: -len(".json")] if persist_path.endswith(".json") else persist_path
+
+
+# --- searchers --------------------------------------------------------------------------------
+
+
+class IndexSearcher(Searcher):
+    """Top-k through a LlamaIndex retriever, the way an application would query a loaded index."""
+
+    def __init__(self, index: VectorStoreIndex, on_close: Any = None) -> None:
+        self.index = index
+        self._retrievers: dict[int, Any] = {}
+        self._on_close = on_close
+
+    def top_k(self, embedding: Sequence[float] | np.ndarray, k: int = 5) -> list[Hit]:
+        from llama_index.core import QueryBundle
+
+        if k not in self._retrievers:
+            self._retrievers[k] = self.index.as_retriever(similarity_top_k=k)
+        bundle = QueryBundle(query_str="", embedding=[float(x) for x in embedding])
+        results = self._retrievers[k].retrieve(bundle)
+        return [Hit(r.node.node_id, r.node.get_content(), float(r.score or 0.0)) for r in results]
+
+    def close(self) -> None:
+        if self._on_close is not None:
+            self._on_close()
+            self._on_close = None
+
+
+class FloorSearcher(Searcher):
+    """Brute force over a plain matrix: what any store has to beat."""
+
+    def __init__(self, vectors: np.ndarray, ids: list[str], texts: list[str]) -> None:
+        self.vectors, self.ids, self.texts = vectors, ids, texts
+
+    def top_k(self, embedding: Sequence[float] | np.ndarray, k: int = 5) -> list[Hit]:
+        scores = self.vectors @ np.asarray(embedding, dtype=np.float32)
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [Hit(self.ids[i], self.texts[i], float(scores[i])) for i in top]
+
+
+def brute_force_ids(vectors: np.ndarray, query: np.ndarray, k: int) -> list[int]:
+    """Row numbers of the exact top ``k`` rows of ``vectors`` by inner product with ``query``."""
+    scores = vectors @ query
+    return [int(i) for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+# --- backends -----------------------------------------------------------------------------------
+
+
+class Backend(ABC):
+    """How one kind of store is built, persisted and loaded."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    modules: ClassVar[tuple[str, ...]] = ("llama_index.core",)
+    """Modules imported before a load is timed: import cost is measured separately."""
+
+    def import_modules(self) -> None:
+        for module in self.modules:
+            import_module(module)
+
+    @abstractmethod
+    def build(self, nodes: Sequence[BaseNode], persist_dir: Path, embed_model: BaseEmbedding) -> None:
+        """Index ``nodes`` (each with ``embedding`` set) and persist everything into ``persist_dir``."""
+
+    @abstractmethod
+    def load(self, persist_dir: Path, embed_model: BaseEmbedding) -> Searcher:
+        """Open what :meth:`build` persisted, ready to answer queries with text."""
+
+
+def _check_embedded(nodes: Sequence[BaseNode]) -> None:
+    missing = [n.node_id for n in nodes if n.embedding is None]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} node(s) have no embedding (first: {missing[0]!r}); backends here never embed. "
+            "Set node.embedding first, e.g. from persistlab.simulator.embed_vectors(...)."
+        )
+
+
+def _check_dir(persist_dir: Path, expected: str) -> None:
+    if not Path(persist_dir, expected).exists():
+        raise FileNotFoundError(f"{persist_dir} holds no {expected}: build and persist this store there first.")
+
+
+class JsonBackend(Backend):
+    name = "json"
+    description = "default JSON (SimpleVectorStore)"
+
+    def build(self, nodes: Sequence[BaseNode], persist_dir: Path, embed_model: BaseEmbedding) -> None:
+        from llama_index.core import StorageContext, VectorStoreIndex
+
+        _check_embedded(nodes)
+        index = VectorStoreIndex(list(nodes), storage_context=StorageContext.from_defaults(), embed_model=embed_model)
+        index.storage_context.persist(persist_dir=str(persist_dir))
+
+    def load(self, persist_dir: Path, embed_model: BaseEmbedding) -> Searcher:
+        from llama_index.core import StorageContext, load_index_from_storage
+
+        _check_dir(persist_dir, "docstore.json")
+        context = StorageContext.from_defaults(persist_dir=str(persist_dir))
+        return IndexSearcher(load_index_from_storage(context, embed_model=embed_model))
+
+
+class FaissBackend(Backend):
+    name = "faiss"
+    description = "FAISS flat IP + docstore.json"
+    modules = ("llama_index.core", "faiss", "llama_index.vector_stores.faiss")
+
+    def build(self, nodes: Sequence[BaseNode], persist_dir: Path, embed_model: BaseEmbedding) -> None:
+        import faiss
+        from llama_index.core import StorageContext, VectorStoreIndex
+        from llama_index.vector_stores.faiss import FaissVectorStore
+
+        _check_embedded(nodes)
+        dim = len(nodes[0].get_embedding())
+        # inner product = cosine similarity for unit-length vectors (OpenAI's are)
+        store = FaissVectorStore(faiss_index=faiss.IndexFlatIP(dim))
+        context = StorageContext.from_defaults(vector_store=store)
+        VectorStoreIndex(list(nodes), storage_context=context, embed_model=embed_model)
+        context.persist(persist_dir=str(persist_dir))
+
+    def load(self, persist_dir: Path, embed_model: BaseEmbedding) -> Searcher:
+        from llama_index.core import StorageContext, load_index_from_storage
+        from llama_index.vector_stores.faiss import FaissVectorStore
+
+        _check_dir(persist_dir, "default__vector_store.json")
+        store = FaissVectorStore.from_persist_dir(str(persist_dir))
+        context = StorageContext.from_defaults(vector_store=store, persist_dir=str(persist_dir))
+        return IndexSearcher(load_index_from_storage(context, embed_model=embed_model))
+
+
+def chroma_settings() -> Any:
+    """Chroma client settings with anonymous telemetry off (and ``ANONYMIZED_TELEMETRY=False`` set)."""
+    os.environ["ANONYMIZED_TELEMETRY"] = "False"
+    from chromadb.config import Settings
+
+    return Settings(anonymized_telemetry=False)
+
+
+class ChromaBackend(Backend):
+    name = "chroma"
+    description = "Chroma PersistentClient (stores text)"
+    modules = ("llama_index.core", "chromadb", "llama_index.vector_stores.chroma")
+
+    def build(self, nodes: Sequence[BaseNode], persist_dir: Path, embed_model: BaseEmbedding) -> None:
+        import chromadb
+        from llama_index.core import StorageContext, VectorStoreIndex
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        _check_embedded(nodes)
+        client = chromadb.PersistentClient(path=str(persist_dir), settings=chroma_settings())
+        try:
+            collection = client.get_or_create_collection(
+                CHROMA_COLLECTION, metadata={"hnsw:space": "cosine"}, embedding_function=None
+            )
+            context = StorageContext.from_defaults(vector_store=ChromaVectorStore(chroma_collection=collection))
+            VectorStoreIndex(list(nodes), storage_context=context, embed_model=embed_model)
+        finally:
+            client.close()  # Chroma writes as it goes; closing flushes and releases the files
+
+    def load(self, persist_dir: Path, embed_model: BaseEmbedding) -> Searcher:
+        import chromadb
+        from llama_index.core import VectorStoreIndex
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        _check_dir(persist_dir, "chroma.sqlite3")
+        client = chromadb.PersistentClient(path=str(persist_dir), settings=chroma_settings())
+        collection = client.get_collection(CHROMA_COLLECTION, embedding_function=None)
+        index = VectorStoreIndex.from_vector_store(ChromaVectorStore(chroma_collection=collection), embed_model=embed_model)
+        return IndexSearcher(index, on_close=client.close)
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+    description = "NumpyVectorStore (persistlab; .npy + JSON lines)"
+
+    def build(self, nodes: Sequence[BaseNode], persist_dir: Path, embed_model: BaseEmbedding) -> None:
+        from llama_index.core import StorageContext, VectorStoreIndex
+
+        _check_embedded(nodes)
+        context = StorageContext.from_defaults(vector_store=NumpyVectorStore())
+        VectorStoreIndex(list(nodes), storage_context=context, embed_model=embed_model)
+        context.persist(persist_dir=str(persist_dir))
+
+    def load(self, persist_dir: Path, embed_model: BaseEmbedding) -> Searcher:
+        from llama_index.core import VectorStoreIndex
+
+        store = NumpyVectorStore.from_persist_dir(persist_dir)
+        return IndexSearcher(VectorStoreIndex.from_vector_store(store, embed_model=embed_model))
+
+
+class FloorBackend(Backend):
+    name = "floor"
+    description = "raw numpy floor (np.load + JSON texts)"
+    modules = ()
+
+    def build(self, nodes: Sequence[BaseNode], persist_dir: Path, embed_model: BaseEmbedding) -> None:
+        _check_embedded(nodes)
+        persist_dir = Path(persist_dir)
+        persist_dir.mkdir(parents=True, exist_ok=True)
+        np.save(persist_dir / "vectors.npy", np.asarray([n.get_embedding() for n in nodes], dtype=np.float32))
+        texts = {"ids": [n.node_id for n in nodes], "texts": [n.get_content() for n in nodes]}
+        (persist_dir / "texts.json").write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+
+    def load(self, persist_dir: Path, embed_model: BaseEmbedding | None = None) -> Searcher:
+        persist_dir = Path(persist_dir)
+        _check_dir(persist_dir, "vectors.npy")
+        vectors = np.load(persist_dir / "vectors.npy")
+        texts = json.loads((persist_dir / "texts.json").read_text(encoding="utf-8"))
+        return FloorSearcher(vectors, texts["ids"], texts["texts"])
+
+
+BACKENDS: dict[str, Backend] = {b.name: b for b in (JsonBackend(), FaissBackend(), ChromaBackend(), NumpyBackend(), FloorBackend())}
+"""Every backend by name, in the order tables list them."""
+
+
+def backend(name: str) -> Backend:
+    """The backend called ``name``; ValueError listing the known names otherwise."""
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise ValueError(f"Unknown store {name!r}; choose from {', '.join(BACKENDS)}.") from None
+
+
+# --- moving an index without re-embedding -------------------------------------------------------
+
+
+def nodes_with_embeddings(index: VectorStoreIndex) -> list[BaseNode]:
+    """The nodes of an index whose vectors live in a ``SimpleVectorStore``, each with its stored vector.
+
+    The docstore holds the nodes' text and metadata (with ``embedding`` empty); the vector store
+    holds the vectors by node id. Putting the two together gives nodes that any other vector store
+    accepts as they are: ``VectorStoreIndex(nodes, storage_context=...)`` embeds only nodes whose
+    ``embedding`` is None, so none are sent to the embedding API.
+    """
+    vector_store = index.vector_store
+    if not hasattr(vector_store, "get") or vector_store.stores_text:
+        raise ValueError(
+            f"nodes_with_embeddings reads the default SimpleVectorStore; this index uses {type(vector_store).__name__}. "
+            "For stores that keep text, use vector_store.get_nodes() instead."
+        )
+    node_ids = list(index.index_struct.nodes_dict.values())
+    nodes = index.docstore.get_nodes(node_ids)
+    for node in nodes:
+        node.embedding = vector_store.get(node.node_id)
+    return nodes

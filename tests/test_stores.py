@@ -1,0 +1,205 @@
+"""Store adapters round-trip, NumpyVectorStore behaves as a LlamaIndex vector store, migration embeds nothing."""
+
+from __future__ import annotations
+
+import json
+
+import fsspec
+import numpy as np
+import pytest
+from llama_index.core import StorageContext, VectorStoreIndex, load_index_from_storage
+from llama_index.core.schema import TextNode
+from llama_index.core.vector_stores.types import (
+    ExactMatchFilter,
+    MetadataFilters,
+    VectorStoreQuery,
+)
+
+import persistlab
+from persistlab import stores, storebench
+
+N = 60
+
+
+@pytest.fixture(scope="module")
+def corpus() -> tuple[list[TextNode], np.ndarray, np.ndarray]:
+    nodes, vectors = storebench.corpus_nodes(N)
+    queries = storebench.query_vectors(4)
+    return nodes, vectors, queries
+
+
+@pytest.mark.parametrize("name", list(stores.BACKENDS))
+def test_backend_round_trip_gives_the_exact_top_k(name, corpus, tmp_path):
+    nodes, vectors, queries = corpus
+    backend = stores.backend(name)
+    embed_model = storebench.refusing_embed_model(vectors.shape[1])
+    backend.build(nodes, tmp_path / name, embed_model)
+    searcher = backend.load(tmp_path / name, embed_model)
+    try:
+        for q in queries:
+            hits = searcher.top_k(q, 5)
+            expected = stores.brute_force_ids(vectors, q, 5)
+            assert [h.node_id for h in hits] == [nodes[i].node_id for i in expected]
+            assert [h.text for h in hits] == [nodes[i].text for i in expected]
+            cosine = np.array([float(vectors[i] @ q) for i in expected])
+            # the Chroma integration reports exp(-distance) with distance = 1 - cosine
+            reported = np.exp(cosine - 1) if name == "chroma" else cosine
+            assert [h.score for h in hits] == pytest.approx(reported.tolist(), abs=1e-5)
+    finally:
+        searcher.close()
+
+
+def test_unknown_backend_names_the_choices():
+    with pytest.raises(ValueError, match="choose from json, faiss, chroma, numpy, floor"):
+        stores.backend("lancedb")
+
+
+def test_loading_an_empty_folder_says_what_is_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="chroma.sqlite3"):
+        stores.backend("chroma").load(tmp_path, storebench.refusing_embed_model(8))
+
+
+def test_building_nodes_without_vectors_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="have no embedding"):
+        stores.backend("numpy").build([TextNode(text="salt cod")], tmp_path, storebench.refusing_embed_model(8))
+
+
+# --- NumpyVectorStore ------------------------------------------------------------------------
+
+
+def _node(i: int, vector: list[float], **metadata) -> TextNode:
+    return TextNode(id_=f"n{i}", text=f"text {i}", embedding=vector, metadata=metadata)
+
+
+def test_an_empty_numpy_store_is_still_used_by_storage_context():
+    # StorageContext.from_defaults checks `if vector_store:`; a falsy empty store would be replaced silently
+    store = stores.NumpyVectorStore()
+    assert StorageContext.from_defaults(vector_store=store).vector_store is store
+
+
+def test_numpy_store_persists_through_storage_context_and_loads_as_an_index(corpus, tmp_path):
+    nodes, vectors, queries = corpus
+    context = StorageContext.from_defaults(vector_store=stores.NumpyVectorStore())
+    VectorStoreIndex(nodes, storage_context=context, embed_model=storebench.refusing_embed_model(1536))
+    context.persist(persist_dir=str(tmp_path))
+    manifest = json.loads((tmp_path / "default__vector_store.json").read_text())
+    assert manifest["count"] == N and manifest["dim"] == 1536
+    assert "docstore/data" not in json.loads((tmp_path / "docstore.json").read_text())  # text lives in the store
+
+    store = stores.NumpyVectorStore.from_persist_dir(tmp_path)
+    index = load_index_from_storage(
+        StorageContext.from_defaults(persist_dir=str(tmp_path), vector_store=store),
+        embed_model=storebench.refusing_embed_model(1536),
+    )
+    result = index.as_retriever(similarity_top_k=3).retrieve(persistlab_query(queries[0]))
+    expected = stores.brute_force_ids(vectors, queries[0], 3)
+    assert [r.node.node_id for r in result] == [nodes[i].node_id for i in expected]
+    assert result[0].node.ref_doc_id == nodes[expected[0]].ref_doc_id
+
+
+def persistlab_query(vector: np.ndarray):
+    from llama_index.core import QueryBundle
+
+    return QueryBundle(query_str="", embedding=vector.tolist())
+
+
+def test_numpy_store_round_trips_through_an_fsspec_filesystem():
+    fs = fsspec.filesystem("memory")
+    store = stores.NumpyVectorStore()
+    store.add([_node(0, [1.0, 0.0]), _node(1, [0.0, 2.0])])
+    store.persist("/numpy-test/default__vector_store.json", fs=fs)
+    loaded = stores.NumpyVectorStore.from_persist_path("/numpy-test/default__vector_store.json", fs=fs)
+    result = loaded.query(VectorStoreQuery(query_embedding=[0.0, 1.0], similarity_top_k=1))
+    assert result.ids == ["n1"] and result.similarities == pytest.approx([1.0])
+    assert [n.embedding for n in loaded.get_nodes(["n1"])] == [[0.0, 1.0]]  # stored unit length
+
+
+def test_numpy_store_filters_deletes_and_refuses_a_foreign_dimension():
+    store = stores.NumpyVectorStore()
+    store.add([_node(0, [1.0, 0.0], kind="salt"), _node(1, [0.9, 0.1], kind="ice"), _node(2, [0.0, 1.0], kind="ice")])
+    only_ice = MetadataFilters(filters=[ExactMatchFilter(key="kind", value="ice")])
+    result = store.query(VectorStoreQuery(query_embedding=[1.0, 0.0], similarity_top_k=2, filters=only_ice))
+    assert result.ids == ["n1", "n2"]
+    store.delete_nodes(["n1"])
+    assert [n.node_id for n in store.get_nodes()] == ["n0", "n2"]
+    with pytest.raises(ValueError, match="holds 2-d vectors; got 3-d"):
+        store.add([_node(3, [1.0, 0.0, 0.0])])
+    with pytest.raises(ValueError, match="different model"):
+        store.query(VectorStoreQuery(query_embedding=[1.0, 0.0, 0.0], similarity_top_k=1))
+
+
+def test_a_partly_written_numpy_store_is_reported(tmp_path):
+    store = stores.NumpyVectorStore()
+    store.add([_node(0, [1.0, 0.0]), _node(1, [0.0, 1.0])])
+    path = tmp_path / "default__vector_store.json"
+    store.persist(str(path))
+    (tmp_path / "default__vector_store.jsonl").write_bytes(b'{"id": "n0"}')  # as if the write stopped half-way
+    with pytest.raises(ValueError, match="only partly written"):
+        stores.NumpyVectorStore.from_persist_path(str(path))
+    path.write_text('{"embedding_dict": {}}')
+    with pytest.raises(ValueError, match="not a NumpyVectorStore manifest"):
+        stores.NumpyVectorStore.from_persist_path(str(path))
+
+
+# --- migration -----------------------------------------------------------------------------------
+
+
+def test_moving_a_default_index_to_other_stores_embeds_nothing(tmp_path):
+    persistlab.setup(quiet=True)
+    documents = persistlab.load_documents()[:6]
+    question = "How does salt preserve fish?"
+    index = VectorStoreIndex.from_documents(documents)
+    index.storage_context.persist(persist_dir=str(tmp_path / "json"))
+    before = [r.node.node_id for r in index.as_retriever(similarity_top_k=3).retrieve(question)]
+
+    loaded = load_index_from_storage(StorageContext.from_defaults(persist_dir=str(tmp_path / "json")))
+    with persistlab.metered() as m:
+        nodes = stores.nodes_with_embeddings(loaded)
+        numpy_index = VectorStoreIndex(
+            nodes, storage_context=StorageContext.from_defaults(vector_store=stores.NumpyVectorStore())
+        )
+        faiss_backend = stores.backend("faiss")
+        faiss_backend.build(nodes, tmp_path / "faiss", persistlab.embedding_model())
+    assert m.requests == 0 and m.texts == 0
+    assert len(nodes) == len(index.index_struct.nodes_dict) >= len(documents)
+    assert all(len(n.embedding) == 1536 for n in nodes)
+
+    after = [r.node.node_id for r in numpy_index.as_retriever(similarity_top_k=3).retrieve(question)]
+    assert after == before
+
+
+def test_nodes_with_embeddings_refuses_stores_that_keep_text():
+    index = VectorStoreIndex(
+        [_node(0, [1.0, 0.0])], storage_context=StorageContext.from_defaults(vector_store=stores.NumpyVectorStore()),
+        embed_model=storebench.refusing_embed_model(2),
+    )
+    with pytest.raises(ValueError, match="get_nodes"):
+        stores.nodes_with_embeddings(index)
+
+
+# --- the measurement itself ---------------------------------------------------------------------
+
+
+def test_a_fresh_process_load_reports_the_exact_first_answer(corpus, tmp_path):
+    nodes, vectors, queries = corpus
+    stores.backend("floor").build(nodes, tmp_path / "floor", None)
+    np.save(tmp_path / "q.npy", queries)
+    run = storebench.measure_load("floor", tmp_path / "floor", tmp_path / "q.npy")
+    assert run.first_ids == [nodes[i].node_id for i in stores.brute_force_ids(vectors, queries[0], 5)]
+    assert 0 < run.load_s < run.load_s + run.import_s and run.peak_rss_mb > 0
+
+
+def test_a_failing_child_surfaces_its_error(tmp_path):
+    np.save(tmp_path / "q.npy", np.zeros((2, 4), dtype=np.float32))
+    with pytest.raises(RuntimeError, match="holds no vectors.npy"):
+        storebench.measure_load("floor", tmp_path / "missing", tmp_path / "q.npy")
+
+
+def test_ratios_compare_each_store_with_json_and_floor_at_the_same_size():
+    def result(n, store, load_s):
+        return storebench.Result(n, store, store, 0, 0, load_s, 0, 0, 0, 1.0, 1)
+
+    results = storebench.add_ratios([result(10, "json", 8.0), result(10, "numpy", 0.4), result(10, "floor", 0.1),
+                                     result(20, "numpy", 1.0)])
+    assert results[1].x_faster_than_json == pytest.approx(20.0) and results[1].x_floor == pytest.approx(4.0)
+    assert results[3].x_faster_than_json is None and results[3].x_floor is None
