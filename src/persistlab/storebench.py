@@ -66,7 +66,9 @@ def _cached_vectors(texts: list[str], dim: int, cache_dir: Path | None, label: s
     dimensions = None if dim == 1536 else dim
     if cache_dir is None:
         return embed_vectors(texts, EMBED_MODEL, dimensions)
-    digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
+    # key on the texts and on the simulator itself (a probe vector), so a changed simulator recomputes
+    probe = embed_vectors(["cache probe"], EMBED_MODEL, dimensions).tobytes()
+    digest = hashlib.sha256("\x00".join(texts).encode() + probe).hexdigest()[:16]
     path = Path(cache_dir) / f"{label}-n{len(texts)}-d{dim}-{digest}.npy"
     if path.exists():
         return np.load(path)
