@@ -56,8 +56,10 @@ def setup() -> None:
     python = bin_path("python")
     try:
         run(python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", UV)
-        run(bin_path("uv"), "pip", "install", "--python", python, "-r", LOCK)
-        run(bin_path("uv"), "pip", "install", "--python", python, "--no-deps", "-e", ROOT)
+        # Copies, not hard links: nltk refuses to read multiply-linked data files (llama-index's sentence splitter).
+        uv_install = [bin_path("uv"), "pip", "install", "--link-mode=copy", "--python", python]
+        run(*uv_install, "-r", LOCK)
+        run(*uv_install, "--no-deps", "-e", ROOT)
     except (subprocess.CalledProcessError, FileNotFoundError):
         print("uv was not usable here; installing with pip instead (slower).", flush=True)
         run(python, "-m", "pip", "install", "--disable-pip-version-check", "-r", LOCK)

@@ -70,5 +70,26 @@ def execute(path: Path, timeout: int = 600) -> None:
                 os.environ[key] = value
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = stable_outputs(cell.outputs)
     nb.metadata.pop("widgets", None)  # widget state holds random model ids
     nbformat.write(nb, path)
+
+
+def stable_outputs(outputs: list) -> list:
+    """Outputs as they should be stored: consecutive prints to one stream merged into one output
+    (the kernel splits them by timing), and live widget views dropped (their model ids are random;
+    the text and HTML fallbacks stay, and the widget comes back when the cell runs)."""
+    stored: list = []
+    for output in outputs:
+        if output.get("output_type") == "stream" and stored and stored[-1].get("output_type") == "stream" \
+                and stored[-1]["name"] == output["name"]:
+            stored[-1]["text"] += output["text"]
+            continue
+        data = output.get("data")
+        if data is not None:
+            data.pop("application/vnd.jupyter.widget-view+json", None)
+            if not data:
+                continue
+        stored.append(output)
+    return stored
