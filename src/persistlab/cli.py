@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from persistlab.classroom import Course
 
 
 def _execute(args: argparse.Namespace) -> int:
@@ -16,18 +20,137 @@ def _execute(args: argparse.Namespace) -> int:
     return 0
 
 
+def _course(args: argparse.Namespace) -> "Course":
+    from persistlab.classroom import Course
+
+    return Course.load(Path(args.course)) if args.course else Course.find()
+
+
+def _release(args: argparse.Namespace) -> int:
+    course = _course(args)
+    names = course.assignments() if args.all else args.names
+    if not names:
+        raise SystemExit("persistlab release: name an assignment or use --all")
+    from persistlab.classroom import release
+
+    for path in release(course, names):
+        print(f"released {path.relative_to(course.root)}")
+    return 0
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from persistlab.classroom import collect
+
+    course = _course(args)
+    result = collect(course, Path(args.zip), args.name, args.regexp)
+    print(f"collected {len(result.students)} submission(s) of {args.name}: {', '.join(result.students) or 'none'}")
+    for name in result.skipped:
+        print(f"skipped {name}: its name does not follow <student>_[anything_]<notebook>.ipynb (see --regexp)")
+    return 0
+
+
+def _autograde(args: argparse.Namespace) -> int:
+    import time
+
+    from persistlab.classroom import autograde, elapsed, format_table
+
+    course = _course(args)
+    names = course.assignments() if args.all else [args.name] if args.name else []
+    if not names:
+        raise SystemExit("persistlab autograde: name an assignment or use --all")
+    start = time.monotonic()
+    results = autograde(
+        course, names, jobs=args.jobs, timeout=args.timeout,
+        progress=lambda message: print(f"[{elapsed(start)}] {message}", flush=True),
+    )
+    rows = [("assignment", "student", "status", "score", "notes")]
+    rows += [(r.assignment, r.student, r.status, f"{r.score:g}/{r.max_score:g}", "; ".join(r.notes)) for r in results]
+    print(format_table(rows))
+    failed = [r for r in results if r.status == "failed"]
+    for r in failed:
+        print(f"\n--- nbgrader log for {r.student}, {r.assignment} (end) ---\n" + "\n".join(r.log.splitlines()[-40:]))
+    print(f"{len(results)} submission(s) graded in {elapsed(start)} with {args.jobs} job(s)")
+    return 1 if failed else 0
+
+
+def _feedback(args: argparse.Namespace) -> int:
+    from persistlab.classroom import feedback
+
+    course = _course(args)
+    written = feedback(course, args.name)
+    print(f"wrote {len(written)} feedback file(s) under {course.path(course.feedback).relative_to(course.root)}/ "
+          "(hidden tests removed)")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from persistlab.classroom import export
+
+    print(f"wrote {export(_course(args), Path(args.to))}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from persistlab.classroom import check, format_table, record_check
+
+    print(f"running {args.notebook} ...", flush=True)
+    results = check(Path(args.notebook), timeout=args.timeout)
+    rows = [("test", "points", "result")]
+    rows += [(r.name, f"{r.score:g}/{r.max_score:g}", "passed" if r.score == r.max_score else r.message or "failed")
+             for r in results]
+    print(format_table(rows))
+    score, top = sum(r.score for r in results), sum(r.max_score for r in results)
+    print(f"visible tests: {score:g}/{top:g} points. Your instructor's grading also runs hidden tests.")
+    record_check(Path(args.notebook), results)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="persistlab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("execute", help="run notebooks in place, reproducibly (for authors)")
     run.add_argument("notebooks", nargs="+")
     run.set_defaults(func=_execute)
+
+    course = argparse.ArgumentParser(add_help=False)
+    course.add_argument("--course", help="the course folder (default: the one holding nbgrader_config.py above here)")
+    cmd = commands.add_parser("release", parents=[course], help="instructors: generate exercises/ from solutions/")
+    cmd.add_argument("names", nargs="*", metavar="NAME")
+    cmd.add_argument("--all", action="store_true", help="every assignment in solutions/")
+    cmd.set_defaults(func=_release)
+    cmd = commands.add_parser("collect", parents=[course], help="instructors: an LMS zip into submitted/<student>/NAME/")
+    cmd.add_argument("zip", metavar="ZIP")
+    cmd.add_argument("name", metavar="NAME")
+    cmd.add_argument("--regexp", help="nbgrader named_regexp with groups student_id and file_id, for other file names")
+    cmd.set_defaults(func=_collect)
+    cmd = commands.add_parser("autograde", parents=[course], help="instructors: grade every submission of NAME")
+    cmd.add_argument("name", metavar="NAME", nargs="?")
+    cmd.add_argument("--all", action="store_true", help="every assignment, in one pool of workers")
+    cmd.add_argument("--jobs", type=int, default=2, help="nbgrader processes at once (default 2)")
+    cmd.add_argument("--timeout", type=int, help="seconds a cell may run (default: the course config, else 30)")
+    cmd.set_defaults(func=_autograde)
+    cmd = commands.add_parser("feedback", parents=[course], help="instructors: feedback HTML, hidden tests removed")
+    cmd.add_argument("name", metavar="NAME")
+    cmd.set_defaults(func=_feedback)
+    cmd = commands.add_parser("export", parents=[course], help="instructors: every grade to a CSV file")
+    cmd.add_argument("--to", default="grades.csv", help="the CSV file (default grades.csv)")
+    cmd.set_defaults(func=_export)
+    cmd = commands.add_parser("check", help="learners: run the visible tests of one exercise notebook")
+    cmd.add_argument("notebook", metavar="NOTEBOOK")
+    cmd.add_argument("--timeout", type=int, default=120, help="seconds a cell may run (default 120)")
+    cmd.set_defaults(func=_check)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    from persistlab.classroom import ClassroomError
+
+    try:
+        return int(args.func(args) or 0)
+    except ClassroomError as err:
+        print(f"persistlab {args.command}: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,0 +1,619 @@
+"""The grading cycle behind ``persistlab release|collect|autograde|feedback|export|check``.
+
+Instructors run nbgrader through these commands (they call the real ``nbgrader`` command, in the
+course folder, with the settings of :mod:`persistlab.nbgrader_plugins` added):
+
+- :func:`release`: ``nbgrader generate_assignment`` from ``solutions/`` into ``exercises/``.
+- :func:`collect`: an LMS "download all submissions" zip into ``submitted/<student>/<assignment>/``
+  with ``nbgrader zip_collect``. File names follow :data:`FILE_NAME_CONVENTION`.
+- :func:`autograde`: ``nbgrader autograde`` for every submission of an assignment, in parallel
+  batches of students (nbgrader grades one notebook at a time, issue #174). A broken submission
+  costs only its own points: see :func:`autograde`.
+- :func:`feedback`: ``nbgrader generate_feedback``, then a check that no feedback file shows a
+  hidden test line (nbgrader leaks them, issue #917; the course's preprocessor removes them).
+- :func:`export`: ``nbgrader export`` to a CSV file.
+
+Learners run :func:`check` on their own exercise notebook: it runs the visible tests and prints a
+score per test cell, as the grader would count it.
+
+This module imports nothing heavy at load time; nbgrader processes import it to share the
+hidden-test helpers.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from persistlab.notebooks import NOTEBOOK_ENV
+
+CONFIG_FILE = "nbgrader_config.py"
+BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
+END_HIDDEN = "END HIDDEN TESTS"
+HIDDEN_NOTE = "# (hidden tests are not shown)"
+
+FILE_NAME_CONVENTION = "<student>_[anything_]<notebook>[-N].ipynb"
+"""How :func:`collect` reads a submission's student from its file name, anywhere in the zip:
+the student id is everything before the first underscore, and the name ends with the released
+notebook's name (``ada_01_persist_and_reload.ipynb``). Canvas's names fit
+(``lovelaceada_1234_5678_01_persist_and_reload-1.ipynb``: student ``lovelaceada``). For other LMSs
+pass ``--regexp`` (nbgrader's ``named_regexp``, with groups ``student_id`` and ``file_id``)."""
+
+STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]*")
+"""Student ids the commands accept: nbgrader splits lists of ids on commas and treats ``*?[`` as globs."""
+
+SQLITE_BUSY_TIMEOUT_S = 60
+"""How long a grading process waits for another one's gradebook write (SQLite's busy timeout)."""
+
+PROBLEM_ENAMES = {"KernelDied": "kernel died", "CellTimeoutError": "timed out", "NotRun": "not run"}
+
+
+class ClassroomError(RuntimeError):
+    """A grading command cannot go on; the message names the file or value and the fix."""
+
+
+# --- the course folder ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Course:
+    """An nbgrader course folder and the folder names its ``nbgrader_config.py`` sets."""
+
+    root: Path
+    source: str = "source"
+    release: str = "release"
+    submitted: str = "submitted"
+    autograded: str = "autograded"
+    feedback: str = "feedback"
+    db_url: str = ""
+    course_id: str = ""
+
+    @classmethod
+    def find(cls, start: Path | None = None) -> Course:
+        """The course whose ``nbgrader_config.py`` is in ``start`` (default: cwd) or a folder above it."""
+        here = Path(start or Path.cwd()).resolve()
+        for folder in (here, *here.parents):
+            if (folder / CONFIG_FILE).is_file():
+                return cls.load(folder)
+        raise ClassroomError(
+            f"No {CONFIG_FILE} in {here} or any folder above it. Run this command inside the course folder "
+            "(the one holding nbgrader_config.py, solutions/ and exercises/)."
+        )
+
+    @classmethod
+    def load(cls, root: Path) -> Course:
+        """Read the folder names and database from ``root/nbgrader_config.py``."""
+        from traitlets.config.loader import PyFileConfigLoader
+
+        root = Path(root).resolve()
+        try:
+            config = PyFileConfigLoader(CONFIG_FILE, path=str(root)).load_config()
+        except Exception as err:
+            raise ClassroomError(f"Cannot read {root / CONFIG_FILE}: {type(err).__name__}: {err}") from err
+        folders = config.CourseDirectory if "CourseDirectory" in config else {}
+        names = {
+            field_name: str(folders[trait])
+            for field_name, trait in (
+                ("source", "source_directory"),
+                ("release", "release_directory"),
+                ("submitted", "submitted_directory"),
+                ("autograded", "autograded_directory"),
+                ("feedback", "feedback_directory"),
+                ("course_id", "course_id"),
+            )
+            if trait in folders
+        }
+        db_url = str(folders.get("db_url", "")) or f"sqlite:///{root / 'gradebook.db'}"
+        relative = re.match(r"sqlite:///(?!/)(.+)$", db_url)
+        if relative:  # nbgrader resolves it from the working directory; these commands work in root
+            db_url = f"sqlite:///{root / relative.group(1)}"
+        return cls(root=root, db_url=db_url, **names)
+
+    def path(self, folder: str, *parts: str) -> Path:
+        """A path inside one of the course's folders, e.g. ``course.path(course.submitted, "ada")``."""
+        return self.root.joinpath(folder, *parts)
+
+    def assignments(self) -> list[str]:
+        """Names of the assignments in the source folder (sub-folders holding a notebook)."""
+        source = self.path(self.source)
+        if not source.is_dir():
+            return []
+        return sorted(p.name for p in source.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
+
+    def notebooks(self, assignment: str) -> list[str]:
+        """Names (stems) of the notebooks of ``assignment``, from its source folder."""
+        self.require_assignment(assignment)
+        return sorted(p.stem for p in self.path(self.source, assignment).glob("*.ipynb"))
+
+    def require_assignment(self, assignment: str) -> None:
+        """Raise :class:`ClassroomError` unless ``assignment`` is in the source folder."""
+        known = self.assignments()
+        if assignment not in known:
+            raise ClassroomError(
+                f"No assignment {assignment!r} in {self.path(self.source)}. "
+                f"Known assignments: {', '.join(known) or 'none'}."
+            )
+
+    def students(self, assignment: str) -> list[str]:
+        """Students with a folder ``submitted/<student>/<assignment>/``, sorted."""
+        submitted = self.path(self.submitted)
+        if not submitted.is_dir():
+            return []
+        return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir())
+
+    def gradebook_url(self) -> str:
+        """The database URL with a busy timeout, so parallel graders wait for each other's writes."""
+        if self.db_url.startswith("sqlite:") and "timeout=" not in self.db_url:
+            return f"{self.db_url}{'&' if '?' in self.db_url else '?'}timeout={SQLITE_BUSY_TIMEOUT_S}"
+        return self.db_url
+
+    def gradebook(self) -> Any:
+        """An ``nbgrader.api.Gradebook`` on the course database (close it, or use ``with``)."""
+        from nbgrader.api import Gradebook
+
+        return Gradebook(self.gradebook_url(), self.course_id or "default_course")
+
+
+# --- running nbgrader -------------------------------------------------------------------------
+
+_EXTRA_CONFIG = "from persistlab.nbgrader_plugins import configure\nconfigure(get_config())\n"
+
+
+def run_nbgrader(course: Course, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``nbgrader *args`` in the course folder with the course's grading settings; output captured.
+
+    Uses this Python's nbgrader (its ``alembic`` must be on PATH too) and the reproducible notebook
+    environment. With ``check``, a non-zero exit raises :class:`ClassroomError` with the log's end.
+    """
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**os.environ, **NOTEBOOK_ENV, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    with tempfile.TemporaryDirectory(prefix="persistlab-nbgrader-") as tmp:
+        extra = Path(tmp) / "persistlab_nbgrader_config.py"
+        extra.write_text(_EXTRA_CONFIG, encoding="utf-8")
+        command = [
+            sys.executable, "-m", "nbgrader", *args,
+            f"--NbGrader.config_file={extra}",
+            f"--CourseDirectory.db_url={course.gradebook_url()}",
+        ]
+        result = subprocess.run(command, cwd=course.root, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
+        raise ClassroomError(f"nbgrader {' '.join(args)} failed (exit {result.returncode}):\n{tail}")
+    return result
+
+
+def release(course: Course, assignments: Sequence[str]) -> list[Path]:
+    """Generate the learners' version of each assignment into the release folder; the notebooks written."""
+    for name in assignments:
+        course.require_assignment(name)
+    written: list[Path] = []
+    for name in assignments:
+        run_nbgrader(course, "generate_assignment", name, "--force")
+        written += sorted(course.path(course.release, name).glob("*.ipynb"))
+    return written
+
+
+# --- collecting an LMS zip ----------------------------------------------------------------------
+
+
+def default_regexp(notebooks: Iterable[str]) -> str:
+    """nbgrader ``named_regexp`` for :data:`FILE_NAME_CONVENTION` and these notebook names."""
+    names = "|".join(re.escape(n) for n in sorted(notebooks))
+    return rf".*/(?P<student_id>[A-Za-z0-9.@+-]+)_(?:[^/]*_)?(?P<file_id>{names})(?:-\d+)?\.ipynb$"
+
+
+@dataclass
+class CollectResult:
+    """Who was collected from a zip, and the files that could not be matched to a student."""
+
+    students: list[str]
+    skipped: list[str]
+
+
+def collect(course: Course, zip_path: Path, assignment: str, regexp: str | None = None) -> CollectResult:
+    """Put each submission in an LMS zip into ``submitted/<student>/<assignment>/`` (nbgrader zip_collect).
+
+    The zip is copied to ``downloaded/<assignment>/archive/`` and extracted next to it; zips inside
+    it are opened too. A student's earlier submission of this assignment is replaced.
+    """
+    zip_path = Path(zip_path)
+    if not zip_path.is_file():
+        raise ClassroomError(f"{zip_path} does not exist. Give the zip your LMS made with 'download all submissions'.")
+    if not zipfile.is_zipfile(zip_path):
+        raise ClassroomError(f"{zip_path} is not a zip file. Give the zip your LMS made with 'download all submissions'.")
+    notebooks = course.notebooks(assignment)
+    if not course.path(course.release, assignment).is_dir():
+        raise ClassroomError(f"{assignment} has not been released yet: run 'persistlab release {assignment}' first.")
+    archive = course.root / "downloaded" / assignment / "archive"
+    if archive.exists():
+        shutil.rmtree(archive)
+    archive.mkdir(parents=True)
+    shutil.copy2(zip_path, archive / zip_path.name)
+    result = run_nbgrader(
+        course, "zip_collect", assignment, "--force", "--strict",
+        f"--FileNameCollectorPlugin.named_regexp={regexp or default_regexp(notebooks)}",
+    )
+    log = result.stdout + result.stderr
+    extracted = str(course.root / "downloaded" / assignment / "extracted") + os.sep
+    skipped = re.findall(r"Skipped submission with no match information provided: (.+)", log)
+    skipped += re.findall(r"Skipped notebook with invalid name '(.+?)'", log)
+    submitted = course.path(course.submitted)
+    copied = [Path(p.strip()) for p in re.findall(r"Copying to: (.+)", log)]
+    return CollectResult(
+        students=sorted({p.parent.parent.name for p in copied if p.is_relative_to(submitted)}),
+        skipped=sorted(s.strip().replace(extracted, "") for s in skipped),
+    )
+
+
+# --- autograding ------------------------------------------------------------------------------
+
+
+@dataclass
+class Graded:
+    """One student's result for one assignment after :func:`autograde`."""
+
+    assignment: str
+    student: str
+    status: str
+    """``graded``; ``missing`` (no notebook), ``unreadable`` (not a notebook): both scored zero;
+    or ``failed`` (nbgrader could not grade it: see ``log``)."""
+    score: float = 0.0
+    max_score: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    log: str = ""
+
+
+def _check_student_ids(course: Course, students: Iterable[str]) -> None:
+    bad = sorted(s for s in set(students) if not STUDENT_ID.fullmatch(s))
+    if bad:
+        raise ClassroomError(
+            f"Student folder name(s) nbgrader cannot handle in {course.path(course.submitted)}: {', '.join(map(repr, bad))}. "
+            "Rename them to letters, digits and _ . @ + - only (no commas, spaces or *?[)."
+        )
+
+
+def _readable(path: Path) -> str | None:
+    """None if ``path`` is a notebook nbgrader can read, else why not."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        return f"{path.name} is not a notebook ({type(err).__name__}: {err})"
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list) or data.get("nbformat") != 4:
+        return f"{path.name} is not an nbformat 4 notebook"
+    return None
+
+
+def _batches(students: Sequence[str], jobs: int) -> list[list[str]]:
+    """One batch per nbgrader process: ``2 * jobs`` of them when parallel (few start-ups of ~5 s, yet
+    no worker left idle behind one slow batch), a single one when serial."""
+    count = 1 if jobs == 1 else min(len(students), 2 * jobs)
+    return [list(students[i::count]) for i in range(count)]
+
+
+def _zero(course: Course, assignment: str, student: str) -> None:
+    """Give a student zero on every notebook of ``assignment``, as nbgrader does for a missing notebook."""
+    with course.gradebook() as gb:
+        gb.update_or_create_student(student)
+        gb.update_or_create_submission(assignment, student)
+        for notebook in gb.find_assignment(assignment).notebooks:
+            submission = gb.find_submission_notebook(notebook.name, assignment, student)
+            for grade in submission.grades:
+                grade.auto_score = 0
+                grade.needs_manual_grade = False
+        gb.db.commit()
+
+
+def _notes(autograded: Path) -> list[str]:
+    """What went wrong while running a graded notebook: timeouts, a dead kernel, restored test cells."""
+    notes: list[str] = []
+    for path in sorted(autograded.glob("*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+        not_run = 0
+        for index, cell in enumerate(cells):
+            source = "".join(cell.get("source", ""))
+            if "was missing from the submission. It was added back by nbgrader" in source:
+                grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", f"cell {index}")
+                notes.append(f"{grade_id} was deleted and restored")
+            for output in cell.get("outputs", []):
+                what = PROBLEM_ENAMES.get(output.get("ename", ""))
+                if what == "not run":
+                    not_run += 1
+                elif what:
+                    notes.append(f"{what} in cell {index}")
+        if not_run:
+            notes.append(f"{not_run} later cell(s) not run")
+    return notes
+
+
+def autograde(
+    course: Course,
+    assignments: Sequence[str],
+    jobs: int = 2,
+    timeout: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[Graded]:
+    """Grade every submission of one assignment, or of all of them; one result per submission.
+
+    ``assignments`` is one name or every assignment of the course. Students are graded in
+    batches, ``jobs`` nbgrader processes at a time; the processes share the SQLite gradebook, each
+    write waiting for the others (busy timeout). ``timeout`` is the limit per cell in seconds
+    (``ExecutePreprocessor.timeout``; default: the course's nbgrader_config.py, else 30).
+
+    A broken submission never stops the others: an endless cell is interrupted at the time limit
+    and the rest of the notebook runs; a cell that ignores the interrupt or kills the kernel
+    scores zero with every cell after it; deleted or edited test cells are restored from the
+    gradebook; a missing or unreadable notebook scores zero. A submission nbgrader still could not
+    grade is retried once on its own, then reported as ``failed`` with nbgrader's log.
+    """
+    if jobs < 1:
+        raise ClassroomError(f"--jobs must be at least 1, got {jobs}.")
+    if timeout is not None and timeout < 1:
+        raise ClassroomError(f"--timeout must be at least 1 second, got {timeout}.")
+    everything = sorted(assignments) == course.assignments()
+    if len(assignments) != 1 and not everything:
+        raise ClassroomError(f"Grade one assignment or all of them, not {', '.join(assignments)}.")
+    notebooks = {name: course.notebooks(name) for name in assignments}
+    missing_db = [name for name in assignments if not _db_knows(course, name)]
+    if missing_db:
+        raise ClassroomError(f"{', '.join(missing_db)} not in the gradebook yet: run 'persistlab release {missing_db[0]}' first.")
+    say = progress or (lambda message: None)
+    pairs = [(name, student) for name in sorted(assignments) for student in course.students(name)]
+    if not pairs:
+        raise ClassroomError(
+            f"No submissions: expected folders {course.path(course.submitted, '<student>', assignments[0])}. "
+            f"Collect them first: persistlab collect <zip> {assignments[0]}."
+        )
+    submitted = course.path(course.submitted)
+    everyone = sorted(p.name for p in submitted.iterdir() if p.is_dir())
+    _check_student_ids(course, everyone)
+
+    results: dict[tuple[str, str], Graded] = {}
+    gradable: list[tuple[str, str]] = []
+    for name, student in pairs:
+        folder = course.path(course.submitted, student, name)
+        problems = []
+        for notebook in notebooks[name]:
+            path = folder / f"{notebook}.ipynb"
+            problem = _readable(path) if path.is_file() else f"no {notebook}.ipynb was submitted"
+            if problem:
+                problems.append(problem)
+        if problems:
+            status = "missing" if all(p.startswith("no ") for p in problems) else "unreadable"
+            results[name, student] = Graded(name, student, status, notes=problems)
+        else:
+            gradable.append((name, student))
+
+    options = ["--force"] + ([f"--ExecutePreprocessor.timeout={timeout}"] if timeout else [])
+
+    def grade(assignment: str, batch: list[str]) -> str:
+        others = ",".join(s for s in everyone if s not in batch)
+        result = run_nbgrader(
+            course, "autograde", assignment, *options, f"--CourseDirectory.student_id_exclude={others}", check=False
+        )
+        say(f"graded {', '.join(batch)}")
+        return result.stdout + result.stderr
+
+    def done(assignment: str, student: str) -> bool:
+        folder = course.path(course.autograded, student, assignment)
+        return all((folder / f"{nb}.ipynb").is_file() for nb in notebooks[assignment])
+
+    logs: dict[str, str] = {}
+    students = sorted({student for _, student in gradable})
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        batches = _batches(students, jobs)
+        target = "*" if len(assignments) > 1 else assignments[0]
+        for batch, log in zip(batches, pool.map(lambda b: grade(target, b), batches)):
+            logs.update(dict.fromkeys(batch, log))
+    for name, student in gradable:
+        if not done(name, student):
+            say(f"retrying {student} ({name}) alone")
+            logs[student] = grade(name, [student])
+
+    for name, student in results:  # scored zero: drop any grading of an older submission
+        stale = course.path(course.autograded, student, name)
+        if stale.exists():
+            shutil.rmtree(stale)
+        _zero(course, name, student)
+
+    with course.gradebook() as gb:
+        for name, student in pairs:
+            graded = results.setdefault((name, student), Graded(name, student, "graded"))
+            if graded.status == "graded" and not done(name, student):
+                graded.status, graded.log = "failed", logs.get(student, "")
+                graded.notes.append("nbgrader could not grade it: see the log")
+            elif graded.status == "graded":
+                graded.notes += _notes(course.path(course.autograded, student, name))
+            try:
+                submission = gb.find_submission(name, student)
+                graded.score, graded.max_score = float(submission.score), float(submission.max_score)
+            except Exception:  # nbgrader.api.MissingEntry: never graded
+                graded.max_score = float(gb.find_assignment(name).max_score)
+    return [results[pair] for pair in pairs]
+
+
+def _db_knows(course: Course, assignment: str) -> bool:
+    path = Path(course.db_url.removeprefix("sqlite:///").split("?")[0])
+    if not path.is_file():
+        return False
+    from nbgrader.api import MissingEntry
+
+    with course.gradebook() as gb:
+        try:
+            gb.find_assignment(assignment)
+        except MissingEntry:
+            return False
+    return True
+
+
+# --- feedback without hidden tests ------------------------------------------------------------
+
+
+def strip_hidden_tests(source: str) -> tuple[str, list[str]]:
+    """``source`` with each hidden-test region replaced by :data:`HIDDEN_NOTE`, and the lines removed."""
+    kept: list[str] = []
+    hidden: list[str] = []
+    inside = False
+    for line in source.split("\n"):
+        if BEGIN_HIDDEN in line:
+            inside = True
+            kept.append(line[: len(line) - len(line.lstrip())] + HIDDEN_NOTE)
+            hidden.append(line)
+        elif END_HIDDEN in line:
+            inside = False
+            hidden.append(line)
+        elif inside:
+            hidden.append(line)
+        else:
+            kept.append(line)
+    return "\n".join(kept), hidden
+
+
+def html_text(page: str) -> str:
+    """The text a reader sees in an HTML page (tags removed, entities decoded), for leak checks."""
+    page = re.sub(r"<(style|script)\b.*?</\1>", " ", page, flags=re.S | re.I)
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def leaked_lines(feedback_html: Path, graded_notebook: Path) -> list[str]:
+    """Hidden test lines of ``graded_notebook`` that ``feedback_html`` shows.
+
+    Lines shorter than 8 characters and lines that also appear outside hidden regions of the
+    notebook (the learner may have written the same line) do not count.
+    """
+    cells = json.loads(graded_notebook.read_text(encoding="utf-8")).get("cells", [])
+    hidden: set[str] = set()
+    visible: set[str] = set()
+    for cell in cells:
+        source = cell.get("source", "")
+        kept, removed = strip_hidden_tests("".join(source) if isinstance(source, list) else source)
+        hidden |= {line.strip() for line in removed}
+        visible |= {line.strip() for line in kept.split("\n")}
+    secrets = {line for line in hidden - visible if len(line) >= 8 and BEGIN_HIDDEN not in line and END_HIDDEN not in line}
+    text = html_text(feedback_html.read_text(encoding="utf-8"))
+    return sorted(line for line in secrets if line in text)
+
+
+def feedback(course: Course, assignment: str) -> list[Path]:
+    """Write feedback HTML for every graded submission; the files written.
+
+    Raises :class:`ClassroomError` if any feedback file shows a hidden test line (which happens
+    only if ``nbgrader_config.py`` overrides ``GenerateFeedback.preprocessors``).
+    """
+    course.require_assignment(assignment)
+    run_nbgrader(course, "generate_feedback", assignment, "--force")
+    written = sorted(course.path(course.feedback).glob(f"*/{assignment}/*.html"))
+    leaks = []
+    for page in written:
+        student = page.parent.parent.name
+        graded = course.path(course.autograded, student, assignment, page.stem + ".ipynb")
+        if graded.is_file() and (lines := leaked_lines(page, graded)):
+            leaks.append(f"{page.relative_to(course.root)}: {lines[0]!r}" + (f" and {len(lines) - 1} more" if len(lines) > 1 else ""))
+    if leaks:
+        raise ClassroomError(
+            "Feedback shows hidden test source; do not hand it out:\n  " + "\n  ".join(leaks) + "\n"
+            "Make sure nbgrader_config.py does not set GenerateFeedback.preprocessors (or keeps "
+            "persistlab.nbgrader_plugins.HideHiddenTests last in it)."
+        )
+    return written
+
+
+def export(course: Course, to: Path) -> Path:
+    """Write every grade in the gradebook to the CSV file ``to`` (nbgrader export)."""
+    to = Path(to).resolve()
+    to.parent.mkdir(parents=True, exist_ok=True)
+    run_nbgrader(course, "export", f"--to={to}")
+    return to
+
+
+# --- the learner's self-check -----------------------------------------------------------------
+
+
+@dataclass
+class TestResult:
+    """One test cell of a self-check."""
+
+    name: str
+    score: float
+    max_score: float
+    message: str = ""
+
+
+def check(notebook: Path, timeout: int = 120) -> list[TestResult]:
+    """Run an exercise notebook (a copy; the file is not changed) and score its visible tests.
+
+    Cells run in the notebook's folder, in the course's offline environment, with the same
+    rules as the grader (time limit per cell, a dead kernel stops the run).
+    """
+    notebook = Path(notebook)
+    if notebook.suffix != ".ipynb" or not notebook.is_file():
+        raise ClassroomError(f"{notebook} is not a notebook file. Give the path of an exercise, e.g. exercises/01_persist_and_reload/01_persist_and_reload.ipynb.")
+    problem = _readable(notebook)
+    if problem:
+        raise ClassroomError(f"{notebook}: {problem}. Restore it from the course (git checkout -- {notebook}) and redo your answers.")
+    import nbformat
+    from nbgrader.utils import compute_checksum, determine_grade, is_grade, is_locked
+
+    from persistlab.nbgrader_plugins import RobustExecute
+
+    nb = nbformat.read(notebook, as_version=4)
+    tests = [cell for cell in nb.cells if is_grade(cell) and cell.cell_type == "code"]
+    if not tests:
+        raise ClassroomError(f"{notebook} has no test cells. Check an exercise notebook from exercises/.")
+    edited = [
+        cell.metadata.nbgrader.get("grade_id", "?")
+        for cell in tests
+        if is_locked(cell) and "checksum" in cell.metadata.nbgrader and compute_checksum(cell) != cell.metadata.nbgrader["checksum"]
+    ]
+    old_env = {key: os.environ.get(key) for key in NOTEBOOK_ENV}
+    os.environ.update(NOTEBOOK_ENV)
+    try:
+        RobustExecute(timeout=timeout, record_timing=False).preprocess(
+            nb, {"metadata": {"path": str(notebook.resolve().parent)}}
+        )
+    finally:
+        for key, value in old_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    results = []
+    for cell in tests:
+        score, max_score = determine_grade(cell)
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        message = f"{errors[0].ename}: {errors[0].evalue}".strip().rstrip(":") if errors else ""
+        name = cell.metadata.nbgrader.get("grade_id", "?")
+        if name in edited:
+            message = ("this test cell was edited; the grader runs the original. " + message).strip()
+        results.append(TestResult(name, float(score or 0.0), float(max_score), message))
+    return results
+
+
+def record_check(notebook: Path, results: Sequence[TestResult]) -> None:
+    """Save a self-check's total in the learner's progress file."""
+    from persistlab.progress import record_exercise
+
+    record_exercise(Path(notebook).stem, sum(r.score for r in results), sum(r.max_score for r in results))
+
+
+def format_table(rows: Sequence[Sequence[str]]) -> str:
+    """Rows of strings as left-aligned columns (the first row is the header)."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+
+
+def elapsed(start: float) -> str:
+    """Seconds since ``start`` (a ``time.monotonic()``), for progress lines."""
+    return f"{time.monotonic() - start:.0f} s"

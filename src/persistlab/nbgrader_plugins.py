@@ -1,0 +1,137 @@
+"""nbgrader settings and preprocessors that make grading robust and keep hidden tests hidden.
+
+nbgrader loads this module only inside its own processes, through :func:`configure`::
+
+    # nbgrader_config.py
+    c = get_config()
+    from persistlab.nbgrader_plugins import configure
+    configure(c)
+
+The ``persistlab`` grading commands apply :func:`configure` themselves, so they behave the same
+whether or not the course's ``nbgrader_config.py`` calls it. What it changes:
+
+- :class:`RobustExecute` replaces nbgrader's ``Execute``: a kernel that dies (``os._exit``, a
+  crash, out of memory) or a cell that ignores the timeout interrupt no longer fails the whole
+  submission. That cell gets an error output saying what happened, later cells are marked as not
+  run (so their tests score zero), and everything before keeps its points.
+- ``OverwriteCells.add_missing_cells``: test cells a learner deleted are put back from the gradebook
+  (nbgrader already restores edited ones).
+- :class:`HideHiddenTests` runs last in ``generate_feedback``: the feedback HTML shows
+  ``# (hidden tests are not shown)`` instead of the hidden test source, and a failing hidden test
+  shows only its message (``AssertionError: ...``), not a traceback quoting the hidden lines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbconvert.exporters.exporter import ResourcesDict
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbformat.notebooknode import NotebookNode
+from nbgrader.preprocessors import (
+    AssignLatePenalties,
+    CheckCellMetadata,
+    Execute,
+    GetGrades,
+    IgnorePattern,
+    LimitOutput,
+    NbGraderPreprocessor,
+    SaveAutoGrades,
+)
+
+from persistlab.classroom import BEGIN_HIDDEN, strip_hidden_tests
+
+TRACEBACK_NOTE = "(The traceback is not shown because this test cell contains hidden tests.)"
+
+KERNEL_DIED = "KernelDied"
+STUCK = "CellTimeoutError"
+NOT_RUN = "NotRun"
+
+
+def _error(ename: str, evalue: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+class RobustExecute(Execute):
+    """nbgrader's ``Execute``, but a dead or stuck kernel costs only the cells it could not run.
+
+    nbgrader's own behaviour is to abandon the submission (no autograded notebook, no grades, no
+    feedback). Here the offending cell gets an error output naming the cause and each later code
+    cell an error output ``NotRun``, so nbgrader scores them zero and grades the rest as usual.
+    """
+
+    _stopped: str | None = None
+
+    def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
+        self._stopped = None
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(self, cell: NotebookNode, resources: Any, index: int) -> tuple[NotebookNode, Any]:
+        if cell.cell_type != "code":
+            return cell, resources
+        if self._stopped is not None:
+            cell.outputs = [_error(NOT_RUN, f"This cell was not run: {self._stopped}.")]
+            cell.execution_count = None
+            return cell, self.resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            self.log.warning("Kernel died in cell %d; the cells after it are marked as not run", index)
+            self._stopped = f"the Python kernel died in cell {index}"
+            cell.outputs.append(
+                _error(
+                    KERNEL_DIED,
+                    "The Python kernel died while running this cell (os._exit(), a crash or too much memory). "
+                    "The cells after it were not run.",
+                )
+            )
+        except CellTimeoutError:
+            self.log.warning("Cell %d did not stop when interrupted; the cells after it are marked as not run", index)
+            self._stopped = f"cell {index} was still running after the time limit"
+            cell.outputs.append(
+                _error(
+                    STUCK,
+                    f"This cell was still running after {self.timeout} s and did not stop when interrupted. "
+                    "The cells after it were not run.",
+                )
+            )
+        return cell, self.resources
+
+
+class HideHiddenTests(NbGraderPreprocessor):
+    """Remove hidden test source from notebooks on their way to feedback HTML (nbgrader issue #917).
+
+    In each cell holding a hidden-test region: the region becomes one note line; error outputs keep
+    their name and message but lose the traceback (it quotes the failing line); text outputs lose
+    any line that repeats a hidden source line.
+    """
+
+    def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, index: int) -> tuple[NotebookNode, ResourcesDict]:
+        if BEGIN_HIDDEN not in cell.source:
+            return cell, resources
+        cell.source, removed = strip_hidden_tests(cell.source)
+        secret = {line.strip() for line in removed if len(line.strip()) >= 8}
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                output.traceback = [f"{output.ename}: {output.evalue}", TRACEBACK_NOTE]
+            elif output.output_type == "stream":
+                output.text = "".join(
+                    line for line in output.text.splitlines(keepends=True) if not any(s in line for s in secret)
+                )
+        return cell, resources
+
+
+def configure(c: Any) -> None:
+    """Apply the course's grading settings to an nbgrader config object ``c``."""
+    c.OverwriteCells.add_missing_cells = True
+    c.Autograde.autograde_preprocessors = [
+        RobustExecute,
+        IgnorePattern,
+        ClearMetadataPreprocessor,
+        LimitOutput,
+        SaveAutoGrades,
+        AssignLatePenalties,
+        CheckCellMetadata,
+    ]
+    c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, HideHiddenTests]
