@@ -110,7 +110,7 @@ def expected_feedback(notebook: Path, scratch_progress: Path, monkeypatch: pytes
     """Answer the lesson's quiz here, as the Check button will in the browser, to learn what it must show."""
     monkeypatch.setenv(progress.PROGRESS_FILE_ENV, str(scratch_progress))
     quiz = first_single_quiz(notebook)
-    labels = {letter: f"{letter}) {c.text}" for letter, c in zip(quiz.letters, quiz.choices)}
+    labels = dict(zip(quiz.letters, quiz.labels))
     wrong = next(letter for letter, c in zip(quiz.letters, quiz.choices) if not c.correct)
     right = next(letter for letter, c in zip(quiz.letters, quiz.choices) if c.correct)
     texts = {}

@@ -263,7 +263,7 @@ class Quiz:
         parts: list[widgets.Widget] = [question]
         self.options: widgets.RadioButtons | tuple[widgets.Checkbox, ...] | None = None
         self.answer_box: widgets.Textarea | None = None
-        labels = [f"{letter}) {c.text}" for letter, c in zip(self.letters, self.choices)]
+        labels = self.labels
         if self.kind == "single":
             self.options = widgets.RadioButtons(options=list(zip(labels, self.letters)), index=None, layout=full_width)
             parts.append(self.options.add_class("persistlab-quiz-options"))
@@ -296,6 +296,11 @@ class Quiz:
             self.widget.add_class(css_class)
 
     @property
+    def labels(self) -> list[str]:
+        """The options as the widget shows them: ``"a) text"``, without Markdown backticks (labels are plain text)."""
+        return [f"{letter}) {c.text.replace('`', '')}" for letter, c in zip(self.letters, self.choices)]
+
+    @property
     def css_id(self) -> str:
         """The CSS class naming this quiz, e.g. ``persistlab-quiz-id-01_why_persist-q1``."""
         return "persistlab-quiz-id-" + re.sub(r"[^A-Za-z0-9_-]", "-", self.id)
@@ -316,7 +321,8 @@ class Quiz:
                 box.value = letter in letters
 
     def _show_feedback(self, feedback: Feedback) -> None:
-        self.feedback_area.value = f"<div>{_inline(feedback.message)}</div>"
+        colour = {True: "#1a7f37", False: "#cf222e", None: "inherit"}[feedback.correct]
+        self.feedback_area.value = f'<div style="color: {colour}">{_inline(feedback.message)}</div>'
         self.feedback_area.remove_class("persistlab-quiz-correct").remove_class("persistlab-quiz-wrong")
         if feedback.correct is not None:
             self.feedback_area.add_class("persistlab-quiz-correct" if feedback.correct else "persistlab-quiz-wrong")
