@@ -67,19 +67,22 @@ from persistlab.backend import SIMULATED_API_BASE, SIMULATED_API_KEY
 from persistlab.tokens import use_bundled_encodings
 
 __all__ = [
-    "GUARDED_MODULES",
     "CallCounter",
     "Calls",
     "Crash",
+    "GUARDED_MODULES",
     "InjectedFailure",
     "Revision",
     "TamperingError",
+    "attempt",
+    "check_after_crash",
     "check_meter_integrity",
+    "code_of",
     "counting_embedding_model",
     "crash_on_delete",
     "crash_on_rename",
-    "code_of",
     "crash_while_writing",
+    "damage",
     "fresh_dir",
     "load_reference_index",
     "persist_reference_index",
@@ -367,6 +370,9 @@ GUARDED_MODULES: tuple[str, ...] = (
 )
 """Modules whose functions and methods must match their source files while tests run."""
 
+_IMPORT_MTIMES: dict[str, int] = {}
+"""Modification times of the guarded source files when first seen (to explain a mismatch)."""
+
 
 def _code_objects(code: types.CodeType, found: dict[str, list[types.CodeType]]) -> dict[str, list[types.CodeType]]:
     for const in code.co_consts:
@@ -426,6 +432,17 @@ def _differences_from_source(module: types.ModuleType) -> list[str]:
     return problems
 
 
+def _source_changed_since_import(module: types.ModuleType | None) -> bool:
+    """True if the module's source file is newer than the kernel's first look at it."""
+    if module is None or not getattr(module, "__file__", None):
+        return False
+    try:
+        mtime = os.stat(module.__file__).st_mtime_ns
+    except OSError:
+        return True
+    return _IMPORT_MTIMES.setdefault(module.__name__, mtime) != mtime
+
+
 def check_meter_integrity() -> None:
     """Raise :class:`TamperingError` if anything the call counts rely on was replaced or patched.
 
@@ -438,6 +455,7 @@ def check_meter_integrity() -> None:
     problems: list[str] = []
     for name in GUARDED_MODULES:
         module = sys.modules.get(name) or importlib.import_module(name)
+        _source_changed_since_import(module)  # remember the first modification time seen
         problems += _differences_from_source(module)
     package = sys.modules["persistlab"]
     live_meter = sys.modules["persistlab.meter"]
@@ -449,10 +467,15 @@ def check_meter_integrity() -> None:
     if type(meter.usage) is not meter.Usage or not isinstance(vars(meter).get("_scopes"), list):
         problems.append("persistlab.meter.usage or its open blocks (replaced)")
     if problems:
+        shown = ", ".join(problems[:6]) + (f" and {len(problems) - 6} more" if len(problems) > 6 else "")
+        edited = [name for name in GUARDED_MODULES if _source_changed_since_import(sys.modules.get(name))]
+        hint = (
+            f" (The source of {', '.join(edited)} changed after this kernel imported it: if you updated the course package, "
+            "restart the kernel.)" if edited else ""
+        )
         raise TamperingError(
-            "Code the grader relies on was changed while this notebook ran: "
-            + ", ".join(problems)
-            + ". Remove the code that replaces or patches it, restart the kernel and run all cells."
+            f"Code the grader relies on was changed while this notebook ran: {shown}. "
+            f"Remove the code that replaces or patches it, restart the kernel and run all cells.{hint}"
         )
 
 
@@ -499,8 +522,8 @@ def sample_documents(seed: int, n: int = 4, sentences: int = 5) -> list[Document
     """``n`` short documents about stored food lots, different for every ``seed`` and deterministic.
 
     Each is about one lot with a unique code word (its id is ``lot-<code>``); :func:`question_about`
-    gives a query that finds it. ``sentences`` (at least 1) sets the length: 5 makes about 70 tokens,
-    60 about 900.
+    gives a query that finds it. ``sentences`` (at least 1) sets the length: 5 make one paragraph of
+    about 90 tokens; more sentences come in paragraphs of 5, separated by blank lines.
     """
     if n < 1 or sentences < 1:
         raise ValueError(f"n and sentences must be at least 1, got n={n}, sentences={sentences}.")
@@ -510,7 +533,12 @@ def sample_documents(seed: int, n: int = 4, sentences: int = 5) -> list[Document
         code = "".join(rng.choice(_CONSONANTS) for _ in range(4)) + str(rng.randint(0, 9))
         if code not in codes:
             codes.append(code)
-    return [Document(id_=f"lot-{code}", text=" ".join(_sentences(rng, code, sentences))) for code in codes]
+    documents = []
+    for code in codes:
+        lines = _sentences(rng, code, sentences)
+        paragraphs = [" ".join(lines[i : i + 5]) for i in range(0, len(lines), 5)]
+        documents.append(Document(id_=f"lot-{code}", text="\n\n".join(paragraphs)))
+    return documents
 
 
 def code_of(document: Document) -> str:
@@ -726,7 +754,7 @@ def crash_on_delete(under: Path) -> Iterator[Crash]:
     real_rmtree = shutil.rmtree
 
     def rmtree(path: Any, *args: Any, **kwargs: Any) -> None:
-        if crash.fired or not _inside(path, under):
+        if crash.fired or not _inside(path, under) or not Path(os.fsdecode(path)).exists():
             return real_rmtree(path, *args, **kwargs)
         files = sorted(p for p in Path(os.fsdecode(path)).rglob("*") if p.is_file())
         if files:
@@ -739,3 +767,65 @@ def crash_on_delete(under: Path) -> Iterator[Crash]:
         yield crash
     finally:
         shutil.rmtree = real_rmtree  # type: ignore[assignment]
+
+
+def damage(persist_dir: Path, file_name: str, how: str) -> Path:
+    """Damage one file of a persisted index the way crashes do; returns its path.
+
+    ``how``: ``"truncate"`` (keep the first half), ``"empty"`` (zero bytes), ``"delete"``, or
+    ``"garbage"`` (bytes that are not JSON).
+    """
+    path = Path(persist_dir) / file_name
+    if how == "truncate":
+        content = path.read_bytes()
+        path.write_bytes(content[: len(content) // 2])
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "delete":
+        path.unlink()
+    elif how == "garbage":
+        path.write_bytes(b"\x00\x17 not json \xff")
+    else:
+        raise ValueError(f"how={how!r}: use 'truncate', 'empty', 'delete' or 'garbage'.")
+    return path
+
+
+def attempt(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Exception | None:
+    """Call ``function``; return the exception it raised, or None."""
+    try:
+        function(*args, **kwargs)
+    except Exception as err:  # the caller judges it
+        return err
+    return None
+
+
+def check_after_crash(crash: Crash, error: Exception | None, persist_dir: Path, old: set[str] | None, new: set[str]) -> str:
+    """Judge a persist that a test tried to crash; return ``"old"``, ``"new"`` or ``"none"``.
+
+    Passes when the failure reached the caller and ``persist_dir`` holds the complete old index (ids
+    ``old``) or the complete new one (ids ``new``); with no old index (``old=None``), a missing or
+    empty folder also passes. Anything else raises ``AssertionError`` saying what is wrong.
+    """
+    persist_dir = Path(persist_dir)
+    if error is not None and not crash.fired:
+        raise AssertionError(f"persist_atomically failed by itself: {type(error).__name__}: {error}") from error
+    if crash.fired and error is None:
+        raise AssertionError(
+            f"The test made persisting fail {crash.where}, but persist_atomically returned normally: "
+            "let the error reach the caller, who must know the new index was not saved."
+        )
+    if old is None and (not persist_dir.exists() or not any(persist_dir.iterdir())):
+        return "none"
+    try:
+        ids = stored_doc_ids(persist_dir)
+    except AssertionError as err:
+        raise AssertionError(f"After a failure {crash.where}, persist_dir is not a complete index: {err}") from None
+    if ids == new:
+        return "new"
+    if old is not None and ids == old:
+        return "old"
+    raise AssertionError(f"After a failure {crash.where}, persist_dir holds documents {sorted(ids)}: neither the old index nor the new one.")
+
+
+for _name in GUARDED_MODULES:  # remember the source files' times as they are now
+    _source_changed_since_import(sys.modules.get(_name))
