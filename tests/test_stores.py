@@ -82,8 +82,10 @@ def test_numpy_store_persists_through_storage_context_and_loads_as_an_index(corp
     context = StorageContext.from_defaults(vector_store=stores.NumpyVectorStore())
     VectorStoreIndex(nodes, storage_context=context, embed_model=storebench.refusing_embed_model(1536))
     context.persist(persist_dir=str(tmp_path))
-    manifest = json.loads((tmp_path / "default__vector_store.json").read_text())
+    manifest = json.loads((tmp_path / "default__vector_store.manifest.json").read_text())
     assert manifest["count"] == N and manifest["dim"] == 1536
+    with pytest.raises(KeyError, match="default"):  # forgetting the store at load time is loud, not an empty index
+        load_index_from_storage(StorageContext.from_defaults(persist_dir=str(tmp_path)), embed_model=storebench.refusing_embed_model(1536))
     assert "docstore/data" not in json.loads((tmp_path / "docstore.json").read_text())  # text lives in the store
 
     store = stores.NumpyVectorStore.from_persist_dir(tmp_path)
@@ -136,7 +138,7 @@ def test_a_partly_written_numpy_store_is_reported(tmp_path):
     (tmp_path / "default__vector_store.jsonl").write_bytes(b'{"id": "n0"}')  # as if the write stopped half-way
     with pytest.raises(ValueError, match="only partly written"):
         stores.NumpyVectorStore.from_persist_path(str(path))
-    path.write_text('{"embedding_dict": {}}')
+    (tmp_path / "default__vector_store.manifest.json").write_text('{"embedding_dict": {}}')
     with pytest.raises(ValueError, match="not a NumpyVectorStore manifest"):
         stores.NumpyVectorStore.from_persist_path(str(path))
 

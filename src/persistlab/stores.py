@@ -47,6 +47,7 @@ CHROMA_COLLECTION = "persistlab"
 """Name of the Chroma collection the ``chroma`` backend writes and reads."""
 
 NUMPY_STORE_FORMAT = "persistlab.numpy-vector-store/1"
+MANIFEST_SUFFIX = ".manifest.json"
 
 
 class Hit(NamedTuple):
@@ -82,9 +83,12 @@ class NumpyVectorStore(BasePydanticVectorStore):
     ``VectorStoreIndex.from_vector_store(NumpyVectorStore.from_persist_dir(d))``. Search is exact
     (brute-force cosine similarity), fine up to a few hundred thousand vectors on one machine.
 
-    ``StorageContext.persist(persist_dir)`` writes, for the ``default`` namespace,
-    ``default__vector_store.json`` (a small manifest, written last), ``default__vector_store.npy``
-    (the unit-length vectors) and ``default__vector_store.jsonl`` (the nodes, one per line).
+    ``StorageContext.persist(persist_dir)`` hands it the path ``default__vector_store.json``; it writes
+    three files with that stem instead: ``default__vector_store.npy`` (the unit-length vectors),
+    ``default__vector_store.jsonl`` (the nodes, one per line) and, last,
+    ``default__vector_store.manifest.json`` (counts and format). There is deliberately no
+    ``default__vector_store.json``: loading the folder without passing this store then fails loudly
+    (``KeyError: 'default'``) instead of quietly reading an empty ``SimpleVectorStore``.
     Loading reads the matrix and splits the lines; a node's JSON is parsed only when a query
     returns it. Vectors are stored normalised to unit length, so ``get_nodes`` returns them so.
     """
@@ -241,7 +245,8 @@ class NumpyVectorStore(BasePydanticVectorStore):
             "vectors": os.path.basename(stem) + ".npy",
             "nodes": os.path.basename(stem) + ".jsonl",
         }
-        with fs.open(persist_path, "w") as f:  # last: a crash before this leaves the old manifest
+        # last: after a crash before this line, the old manifest disagrees with the files and loading says so
+        with fs.open(stem + MANIFEST_SUFFIX, "w") as f:
             json.dump(manifest, f, indent=1)
 
     @classmethod
@@ -249,19 +254,19 @@ class NumpyVectorStore(BasePydanticVectorStore):
         cls, persist_path: str, fs: fsspec.AbstractFileSystem | None = None
     ) -> NumpyVectorStore:
         fs = _filesystem(fs)
-        if not fs.exists(persist_path):
+        stem = _stem(persist_path)
+        manifest_path = stem + MANIFEST_SUFFIX
+        if not fs.exists(manifest_path):
             raise FileNotFoundError(
-                f"No NumpyVectorStore at {persist_path}: persist one there first with "
-                "index.storage_context.persist(persist_dir)."
+                f"No NumpyVectorStore at {persist_path}: {manifest_path} does not exist. Persist one there first "
+                "with index.storage_context.persist(persist_dir)."
             )
-        with fs.open(persist_path, "r") as f:
+        with fs.open(manifest_path, "r") as f:
             manifest = json.load(f)
         if not isinstance(manifest, dict) or manifest.get("format") != NUMPY_STORE_FORMAT:
             raise ValueError(
-                f"{persist_path} is not a NumpyVectorStore manifest (no \"format\": {NUMPY_STORE_FORMAT!r}); "
-                "was this folder written by another vector store?"
+                f"{manifest_path} is not a NumpyVectorStore manifest (no \"format\": {NUMPY_STORE_FORMAT!r})."
             )
-        stem = _stem(persist_path)
         with fs.open(stem + ".npy", "rb") as f:
             vectors = np.load(f)
         with fs.open(stem + ".jsonl", "rb") as f:
@@ -269,7 +274,7 @@ class NumpyVectorStore(BasePydanticVectorStore):
         lines = data.split(b"\n") if data else []
         if len(lines) != manifest["count"] or (lines and vectors.shape != (manifest["count"], manifest["dim"])):
             raise ValueError(
-                f"{persist_path} lists {manifest['count']} nodes of {manifest['dim']} dimensions, but the files "
+                f"{manifest_path} lists {manifest['count']} nodes of {manifest['dim']} dimensions, but the files "
                 f"beside it hold {len(lines)} nodes and a {vectors.shape} matrix: the store was only partly "
                 "written. Persist it again."
             )
@@ -543,3 +548,28 @@ def nodes_with_embeddings(index: VectorStoreIndex) -> list[BaseNode]:
     for node in nodes:
         node.embedding = vector_store.get(node.node_id)
     return nodes
+
+
+# --- loading through fsspec ------------------------------------------------------------------------
+
+
+def simple_vector_stores(persist_dir: str, fs: fsspec.AbstractFileSystem) -> dict[str, BasePydanticVectorStore]:
+    """Every ``<namespace>__vector_store.json`` in ``persist_dir`` on ``fs``, loaded as a ``SimpleVectorStore``.
+
+    Pass the result as ``StorageContext.from_defaults(persist_dir=..., fs=fs, vector_stores=...)``. It works
+    around a bug in llama-index-core 0.14.25: loading with ``fs=`` lists the folder with ``fs.listdir``, which
+    returns dicts rather than names; the resulting error is swallowed and only the ``default`` namespace is
+    loaded, so ``image`` and any other namespace silently disappear. Here the names come from
+    ``fs.ls(..., detail=False)``.
+    """
+    from llama_index.core.vector_stores import SimpleVectorStore
+
+    suffix = "__vector_store.json"
+    found = {}
+    for path in fs.ls(persist_dir, detail=False):
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        if name.endswith(suffix):
+            found[name[: -len(suffix)]] = SimpleVectorStore.from_persist_path(path, fs=fs)
+    if "default" not in found:
+        raise FileNotFoundError(f"No default__vector_store.json in {persist_dir}: persist the index there first.")
+    return found
