@@ -1,0 +1,137 @@
+"""The graded exercises: ``exercises/`` is exactly what nbgrader makes from ``solutions/``, it gives
+nothing away, every solution passes its tests and every blank release fails all of them.
+
+The nbgrader CLI runs in a temporary copy of the course, so the working tree is never touched.
+Tests marked ``nbgrader`` start the real CLI (about 5 s each before any notebook runs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SOLUTIONS, RELEASE = REPO / "solutions", REPO / "exercises"
+ASSIGNMENTS = sorted(p.name for p in SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").is_file())
+BLOCKS = {
+    "hidden tests": re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.S),
+    "solution": re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S),
+}
+
+
+def _notebook(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def _nbgrader(*args: str, cwd: Path) -> str:
+    """Run the nbgrader CLI in ``cwd``; return its output (it exits 0 even when tests fail)."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")  # it calls `alembic`
+    done = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, f"nbgrader {' '.join(args)} exited with {done.returncode}:\n{output[-4000:]}"
+    return output
+
+
+def _course_copy(tmp_path: Path, *parts: str) -> Path:
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy2(REPO / "nbgrader_config.py", course)
+    for part in parts:
+        shutil.copytree(REPO / part, course / part, ignore=shutil.ignore_patterns("storage", ".ipynb_checkpoints"))
+    return course
+
+
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_assignments_exist() -> None:
+    assert ASSIGNMENTS, f"no assignment folders with a notebook of the same name in {SOLUTIONS}"
+    assert [p.name for p in sorted(RELEASE.iterdir()) if p.is_dir()] == ASSIGNMENTS, (
+        "exercises/ and solutions/ hold different assignments: run `nbgrader generate_assignment <name> --force` from the repo root"
+    )
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_release_gives_nothing_away(name: str) -> None:
+    """No hidden test and no solution line reaches the release (unless the visible part has it too)."""
+    solution = _notebook(SOLUTIONS / name / f"{name}.ipynb")
+    release_text = (RELEASE / name / f"{name}.ipynb").read_text(encoding="utf-8")
+    release_lines = {line.strip() for cell in _notebook(RELEASE / name / f"{name}.ipynb").cells for line in cell.source.splitlines()}
+    for marker in ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION"):
+        assert marker not in release_text, f"exercises/{name} contains {marker!r}"
+    visible_lines = set()  # lines the release shows anyway, somewhere
+    for cell in solution.cells:
+        visible = cell.source
+        for pattern in BLOCKS.values():
+            visible = pattern.sub("", visible)
+        visible_lines |= {line.strip() for line in visible.splitlines()}
+    for cell in solution.cells:
+        for kind, pattern in BLOCKS.items():
+            for block in pattern.findall(cell.source):
+                leaked = [
+                    line.strip() for line in block.splitlines()
+                    if line.strip() and line.strip() not in visible_lines and line.strip() in release_lines
+                ]
+                assert not leaked, f"{kind} of cell {cell.metadata['nbgrader']['grade_id']!r} appear in exercises/{name}: {leaked[:3]}"
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_graded_cells_match_the_points_table(name: str) -> None:
+    """Every test cell has hidden tests after its visible ones, and the intro's table shows its points."""
+    nb = _notebook(SOLUTIONS / name / f"{name}.ipynb")
+    graded = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
+    assert graded, f"{name} has no graded cells"
+    for grade_id, cell in graded.items():
+        assert cell.metadata["nbgrader"].get("locked"), f"test cell {grade_id!r} is not locked"
+        visible, _, hidden = cell.source.partition("### BEGIN HIDDEN TESTS")
+        assert visible.strip() and hidden.strip(), f"test cell {grade_id!r} needs visible tests and then hidden ones"
+    intro = nb.cells[0].source
+    table = {gid: int(points) for gid, points in re.findall(r"^\| `(\w+)` \| (\d+) \|", intro, re.M)}
+    assert table == {gid: c.metadata["nbgrader"]["points"] for gid, c in graded.items()}, f"{name}: the intro's points table is out of date"
+    total = re.search(r"^\| \*\*total\*\* \| \*\*(\d+)\*\* \|", intro, re.M)
+    assert total and int(total.group(1)) == sum(table.values()), f"{name}: the table's total is not the sum of its points"
+    answers = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    assert answers and all(BLOCKS["solution"].search(c.source) for c in answers), f"{name}: an answer cell lacks solution markers"
+
+
+@pytest.mark.nbgrader
+def test_release_is_reproducible(tmp_path: Path) -> None:
+    """``nbgrader generate_assignment`` from solutions/ gives exactly the committed exercises/."""
+    course = _course_copy(tmp_path, "solutions")
+    _nbgrader("generate_assignment", "*", "--force", cwd=course)
+    made = course / "exercises"
+    assert _files(made) == _files(RELEASE), "the generated release has other files than exercises/"
+    for relative in _files(RELEASE):
+        expected = json.loads((RELEASE / relative).read_text(encoding="utf-8"))
+        actual = json.loads((made / relative).read_text(encoding="utf-8"))
+        assert actual == expected, (
+            f"exercises/{relative} is not what nbgrader makes from solutions/: "
+            "run `nbgrader generate_assignment <name> --force` from the repo root and commit the result"
+        )
+
+
+@pytest.mark.nbgrader
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_solution_passes_every_test(name: str, tmp_path: Path) -> None:
+    course = _course_copy(tmp_path, f"solutions/{name}")
+    output = _nbgrader("validate", f"solutions/{name}/{name}.ipynb", cwd=course)
+    assert "Success! Your notebook passes all the tests." in output, output[-6000:]
+
+
+@pytest.mark.nbgrader
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_blank_release_fails_every_test(name: str, tmp_path: Path) -> None:
+    course = _course_copy(tmp_path, f"exercises/{name}")
+    output = _nbgrader("validate", "--invert", f"exercises/{name}/{name}.ipynb", cwd=course)
+    assert "Success! The notebook does not pass any tests." in output, output[-6000:]
