@@ -231,3 +231,15 @@ def test_check_after_crash_wants_the_error_reported(tmp_path: Path) -> None:
     with pytest.raises(AssertionError, match="returned normally"):
         grading.check_after_crash(crash, None, tmp_path, {d.id_ for d in docs}, set())
     assert grading.check_after_crash(crash, OSError("x"), tmp_path, {d.id_ for d in docs}, set()) == "old"
+
+
+def test_private_memory_fs_has_its_own_store_and_dir_fs_stays_in_its_folder(tmp_path: Path) -> None:
+    import fsspec
+
+    first, second = grading.private_memory_fs(), grading.private_memory_fs()
+    first.pipe_file("bucket/CURRENT", b"v1")
+    assert first.cat_file("bucket/CURRENT") == b"v1"
+    assert not second.exists("bucket/CURRENT") and not fsspec.filesystem("memory").exists("bucket/CURRENT")
+    local = grading.dir_fs(tmp_path)
+    local.pipe_file("bucket/deep/CURRENT", b"v2")  # no folders needed, as in an object store
+    assert (tmp_path / "bucket" / "deep" / "CURRENT").read_bytes() == b"v2"

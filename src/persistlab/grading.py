@@ -83,10 +83,12 @@ __all__ = [
     "crash_on_rename",
     "crash_while_writing",
     "damage",
+    "dir_fs",
     "fresh_dir",
     "load_reference_index",
     "persist_reference_index",
     "persist_with",
+    "private_memory_fs",
     "question_about",
     "retrieve_all",
     "revise",
@@ -657,6 +659,33 @@ def tree_digest(path: Path) -> dict[str, str]:
         for p in sorted(path.rglob("*"))
         if p.is_file()
     }
+
+
+def private_memory_fs() -> Any:
+    """A new in-memory fsspec file system with a store of its own.
+
+    ``fsspec.filesystem("memory")`` is one store shared by the whole process, so code that ignores
+    the ``fs`` it is given and opens ``memory://`` itself would still find the files; here it would not.
+    """
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    class PrivateMemoryFileSystem(MemoryFileSystem):
+        cachable = False  # a new instance every time, not fsspec's cached one
+        store: dict[str, Any] = {}
+        pseudo_dirs = [""]
+
+    return PrivateMemoryFileSystem()
+
+
+def dir_fs(folder: Path) -> Any:
+    """An fsspec file system whose paths are relative to the local ``folder``, like a bucket on disk.
+
+    Writing a file creates its parent folders, as object stores (which have no folders) allow.
+    """
+    from fsspec.implementations.dirfs import DirFileSystem
+    from fsspec.implementations.local import LocalFileSystem
+
+    return DirFileSystem(path=str(folder), fs=LocalFileSystem(auto_mkdir=True))
 
 
 # --- failures injected into a persist ----------------------------------------------------------
