@@ -185,7 +185,7 @@ def run_nbgrader(course: Course, *args: str, check: bool = True) -> subprocess.C
         extra.write_text(_EXTRA_CONFIG, encoding="utf-8")
         command = [
             sys.executable, "-m", "nbgrader", *args,
-            f"--NbGrader.config_file={extra}",
+            f"--NbGrader.config_file={extra.with_suffix('')}",  # nbgrader adds the .py
             f"--CourseDirectory.db_url={course.gradebook_url()}",
         ]
         result = subprocess.run(command, cwd=course.root, env=env, capture_output=True, text=True)
@@ -506,19 +506,23 @@ def leaked_lines(feedback_html: Path, graded_notebook: Path) -> list[str]:
     return sorted(line for line in secrets if line in text)
 
 
-def feedback(course: Course, assignment: str) -> list[Path]:
-    """Write feedback HTML for every graded submission; the files written.
+def feedback(course: Course, assignments: Sequence[str]) -> list[Path]:
+    """Write feedback HTML for every graded submission of one assignment or all; the files written.
 
     Raises :class:`ClassroomError` if any feedback file shows a hidden test line (which happens
     only if ``nbgrader_config.py`` overrides ``GenerateFeedback.preprocessors``).
     """
-    course.require_assignment(assignment)
-    run_nbgrader(course, "generate_feedback", assignment, "--force")
-    written = sorted(course.path(course.feedback).glob(f"*/{assignment}/*.html"))
+    for name in assignments:
+        course.require_assignment(name)
+    everything = sorted(assignments) == course.assignments()
+    if len(assignments) != 1 and not everything:
+        raise ClassroomError(f"Give feedback on one assignment or all of them, not {', '.join(assignments)}.")
+    run_nbgrader(course, "generate_feedback", assignments[0] if len(assignments) == 1 else "*", "--force")
+    written = sorted(page for name in assignments for page in course.path(course.feedback).glob(f"*/{name}/*.html"))
     leaks = []
     for page in written:
-        student = page.parent.parent.name
-        graded = course.path(course.autograded, student, assignment, page.stem + ".ipynb")
+        student, name = page.parent.parent.name, page.parent.name
+        graded = course.path(course.autograded, student, name, page.stem + ".ipynb")
         if graded.is_file() and (lines := leaked_lines(page, graded)):
             leaks.append(f"{page.relative_to(course.root)}: {lines[0]!r}" + (f" and {len(lines) - 1} more" if len(lines) > 1 else ""))
     if leaks:

@@ -77,7 +77,10 @@ def _feedback(args: argparse.Namespace) -> int:
     from persistlab.classroom import feedback
 
     course = _course(args)
-    written = feedback(course, args.name)
+    names = course.assignments() if args.all else [args.name] if args.name else []
+    if not names:
+        raise SystemExit("persistlab feedback: name an assignment or use --all")
+    written = feedback(course, names)
     print(f"wrote {len(written)} feedback file(s) under {course.path(course.feedback).relative_to(course.root)}/ "
           "(hidden tests removed)")
     return 0
@@ -130,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--timeout", type=int, help="seconds a cell may run (default: the course config, else 30)")
     cmd.set_defaults(func=_autograde)
     cmd = commands.add_parser("feedback", parents=[course], help="instructors: feedback HTML, hidden tests removed")
-    cmd.add_argument("name", metavar="NAME")
+    cmd.add_argument("name", metavar="NAME", nargs="?")
+    cmd.add_argument("--all", action="store_true", help="every assignment")
     cmd.set_defaults(func=_feedback)
     cmd = commands.add_parser("export", parents=[course], help="instructors: every grade to a CSV file")
     cmd.add_argument("--to", default="grades.csv", help="the CSV file (default grades.csv)")

@@ -14,8 +14,9 @@ whether or not the course's ``nbgrader_config.py`` calls it. What it changes:
   crash, out of memory) or a cell that ignores the timeout interrupt no longer fails the whole
   submission. That cell gets an error output saying what happened, later cells are marked as not
   run (so their tests score zero), and everything before keeps its points.
-- ``OverwriteCells.add_missing_cells``: test cells a learner deleted are put back from the gradebook
-  (nbgrader already restores edited ones).
+- :class:`RestoreDeletedTests` replaces ``OverwriteCells``: test cells a learner deleted are put back
+  from the gradebook (nbgrader already restores edited ones; its own ``add_missing_cells`` crashes
+  when the cell before a deleted test is a locked markdown cell).
 - :class:`HideHiddenTests` runs last in ``generate_feedback``: the feedback HTML shows
   ``# (hidden tests are not shown)`` instead of the hidden test source, and a failing hidden test
   shows only its message (``AssertionError: ...``), not a traceback quoting the hidden lines.
@@ -32,11 +33,15 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import (
     AssignLatePenalties,
     CheckCellMetadata,
+    ClearOutput,
+    DeduplicateIds,
     Execute,
     GetGrades,
     IgnorePattern,
     LimitOutput,
     NbGraderPreprocessor,
+    OverwriteCells,
+    OverwriteKernelspec,
     SaveAutoGrades,
 )
 
@@ -99,6 +104,33 @@ class RobustExecute(Execute):
         return cell, self.resources
 
 
+class RestoreDeletedTests(OverwriteCells):
+    """nbgrader's ``OverwriteCells`` with ``add_missing_cells`` on, placing each deleted test cell
+    after the nearest cell before it (in the source notebook) that the submission still has.
+
+    nbgrader 0.9.6 looks only at answer and test cells for that anchor and raises ``KeyError`` when
+    the cell before the deleted test is any other locked cell, such as a markdown heading.
+    """
+
+    def add_missing_grade_cells(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        source = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+        order = [cell.name for cell in source.source_cells]
+        by_name = {cell.name: cell for cell in source.source_cells}
+        solution_ids = {cell.name for cell in source.solution_cells}
+        for grade_cell in source.grade_cells:
+            present = {cell.metadata.get("nbgrader", {}).get("grade_id"): i for i, cell in enumerate(nb.cells)}
+            if grade_cell.name in present:
+                continue
+            self.log.warning("Test cell %s was deleted; putting it back", grade_cell.name)
+            before = order[: order.index(grade_cell.name)]
+            anchor = next((present[name] for name in reversed(before) if name in present), -1)
+            restored = self.missing_cell_transform(
+                by_name[grade_cell.name], grade_cell.max_score, is_solution=grade_cell.name in solution_ids
+            )
+            nb.cells.insert(anchor + 1, restored)
+        return nb, resources
+
+
 class HideHiddenTests(NbGraderPreprocessor):
     """Remove hidden test source from notebooks on their way to feedback HTML (nbgrader issue #917).
 
@@ -125,6 +157,13 @@ class HideHiddenTests(NbGraderPreprocessor):
 def configure(c: Any) -> None:
     """Apply the course's grading settings to an nbgrader config object ``c``."""
     c.OverwriteCells.add_missing_cells = True
+    c.Autograde.sanitize_preprocessors = [
+        ClearOutput,
+        DeduplicateIds,
+        OverwriteKernelspec,
+        RestoreDeletedTests,
+        CheckCellMetadata,
+    ]
     c.Autograde.autograde_preprocessors = [
         RobustExecute,
         IgnorePattern,

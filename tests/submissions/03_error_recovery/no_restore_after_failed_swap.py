@@ -1,0 +1,21 @@
+"""Moves the old index aside but never puts it back: if renaming the new one in fails, persist_dir is left empty."""
+
+EXPECTED = {"loaded": 2, "built": 2, "corrupt": 3, "atomic_success": 1, "atomic_crash_while_writing": 2,
+            "atomic_crash_during_swap": 0}
+
+# %% answer_persist_atomically
+def persist_atomically(index, persist_dir):
+    target = Path(persist_dir)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+    backup = None
+    try:
+        index.storage_context.persist(persist_dir=str(staging))
+        if target.exists():
+            backup = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, backup / "index")
+        os.replace(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)

@@ -1,0 +1,20 @@
+"""Persists the pipeline but not the index: later runs know what was embedded, but the vectors themselves are lost."""
+
+EXPECTED = {"rerun_embeds_nothing": 3, "changed_doc_only": 3, "new_doc_only": 2, "answers_updated_text": 0}
+
+# %% answer_ingest
+def ingest(documents, storage_dir, embed_model):
+    pipeline_dir = Path(storage_dir) / "pipeline"
+    index = VectorStoreIndex([], embed_model=embed_model)
+    pipeline = IngestionPipeline(
+        transformations=[make_splitter(), embed_model],
+        docstore=SimpleDocumentStore(),
+        docstore_strategy=DocstoreStrategy.DUPLICATES_ONLY,
+        disable_cache=True,
+    )
+    if pipeline_dir.is_dir():
+        pipeline.load(str(pipeline_dir))
+    nodes = pipeline.run(documents=documents)
+    index.insert_nodes(nodes)
+    pipeline.persist(str(pipeline_dir))
+    return len(nodes)

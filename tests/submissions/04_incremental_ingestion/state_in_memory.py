@@ -1,0 +1,26 @@
+"""Keeps the pipeline in a global: it remembers what it embedded only while the kernel lives, not in storage_dir, so a new process embeds everything again."""
+
+EXPECTED = {"rerun_embeds_nothing": 0, "changed_doc_only": 3, "new_doc_only": 2, "answers_updated_text": 3}
+
+# %% answer_ingest
+_pipeline = IngestionPipeline(
+    transformations=[make_splitter(), persistlab.embedding_model()],
+    docstore=SimpleDocumentStore(),
+    docstore_strategy=DocstoreStrategy.DUPLICATES_ONLY,
+    disable_cache=True,
+)
+
+
+def ingest(documents, storage_dir, embed_model):
+    index_dir = Path(storage_dir) / "index"
+    if (index_dir / "docstore.json").is_file():
+        index = load_ingested_index(storage_dir, embed_model)
+    else:
+        index = VectorStoreIndex([], embed_model=embed_model)
+    _pipeline.transformations = [make_splitter(), embed_model]
+    nodes = _pipeline.run(documents=documents)
+    for doc_id in {node.ref_doc_id for node in nodes}:
+        index.delete_ref_doc(doc_id, delete_from_docstore=True)
+    index.insert_nodes(nodes)
+    index.storage_context.persist(persist_dir=str(index_dir))
+    return len(nodes)
