@@ -31,9 +31,11 @@ catch tampering with the course's tools; they cannot sandbox arbitrary code, whi
 process (nor do they need to: the instructor reads the submission).
 
 The module also holds fixtures the tests share: :func:`fresh_dir` (a temporary folder removed
-afterwards), :func:`sample_documents` (documents no learner has seen, one per seed),
-:func:`crash_while_writing`, :func:`crash_on_rename` and :func:`crash_on_delete` (failures injected
-into a persist), and small readers of persisted indexes.
+afterwards), :func:`sample_documents` and :func:`revise` (documents no learner has seen, one set per
+seed), :func:`damage`, :func:`crash_while_writing`, :func:`crash_on_rename`, :func:`crash_on_delete`
+and :func:`check_after_crash` (failures injected into a persist, and their verdict),
+:func:`private_memory_fs` and :func:`dir_fs` (fsspec file systems no learner code has seen), and
+small readers of persisted indexes (:func:`stored_doc_ids`, :func:`top_doc_id`, :func:`retrieve_all`).
 """
 
 from __future__ import annotations
