@@ -130,6 +130,18 @@ def chroma_command() -> str:
     return found
 
 
+def chroma_client(port: int, host: str = LOOPBACK) -> Any:
+    """A ``chromadb.HttpClient`` for the Chroma server on ``host:port``, telemetry off.
+
+    Raises ``ValueError: Could not connect to a Chroma server...`` if nothing answers there.
+    """
+    import chromadb
+
+    from persistlab.stores import chroma_settings
+
+    return chromadb.HttpClient(host=host, port=port, settings=chroma_settings())
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec (Linux only)
     with contextlib.suppress(Exception):
         import ctypes
@@ -153,11 +165,7 @@ class ChromaServer:
 
     def client(self) -> Any:
         """A ``chromadb.HttpClient`` for this server, telemetry off."""
-        import chromadb
-
-        from persistlab.stores import chroma_settings
-
-        return chromadb.HttpClient(host=self.host, port=self.port, settings=chroma_settings())
+        return chroma_client(self.port, self.host)
 
     def heartbeat_ok(self) -> bool:
         import httpx
