@@ -66,6 +66,7 @@ def test_chat_is_metered_separately_and_streams() -> None:
     assert "".join(pieces) == "Ice houses kept ice."
     assert m.chat_requests == 2 and m.requests == 0
     assert m.chat_input_tokens > 0
+    assert "LLM requests: 2" in m.summary() and "LLM" not in meter.Usage().summary()
 
 
 def test_reset_and_unknown_models_cost_nothing() -> None:

@@ -87,11 +87,17 @@ class Usage:
         self.__dict__.update(fresh.__dict__)
 
     def summary(self) -> str:
-        """One line a person can read, e.g. for a notebook's output."""
-        return (
+        """One line a person can read, e.g. for a notebook's output; LLM use is added when there was any."""
+        line = (
             f"embedding requests: {self.requests}, texts embedded: {self.texts}, "
             f"input tokens: {self.tokens}, estimated cost: ${self.cost_usd:.6f}"
         )
+        if self.chat_requests:
+            line += (
+                f"; LLM requests: {self.chat_requests}, tokens in/out: {self.chat_input_tokens}/"
+                f"{self.chat_output_tokens}, estimated cost: ${self.chat_cost_usd:.6f}"
+            )
+        return line
 
     def __str__(self) -> str:
         return self.summary()

@@ -47,7 +47,11 @@ HIDDEN_NOTE = "(answer hidden: run the notebook to check)"
 
 @dataclass(frozen=True)
 class Choice:
-    """One option of a choice question; ``why`` says why it is right or wrong."""
+    """One option of a choice question; ``why`` says why it is right or wrong.
+
+    Feedback already starts with "right." or "wrong.", so ``why`` need not repeat it. Keep ``text``
+    short and plain: the widget shows it on one line, without Markdown.
+    """
 
     text: str
     correct: bool = False
