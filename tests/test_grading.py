@@ -138,7 +138,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
 def test_collect_files_each_submission_under_its_student(graded: Graded) -> None:
     expected = sorted(student(n) for n in submissions.names(COLLECTED_BY_ZIP))
     assert f"collected {len(expected)} submission(s) of {COLLECTED_BY_ZIP}: {', '.join(expected)}" in graded.collect_output
-    assert "skipped submissions/latecomer_1003_2004_Untitled.ipynb" in graded.collect_output
+    assert "skipped lms_download/submissions/latecomer_1003_2004_Untitled.ipynb: its name does not follow" in graded.collect_output
     for who in expected:
         assert (graded.course / "submitted" / who / COLLECTED_BY_ZIP / f"{COLLECTED_BY_ZIP}.ipynb").is_file()
     assert not (graded.course / "submitted" / "latecomer").exists()
@@ -235,14 +235,15 @@ def test_feedback_never_shows_hidden_tests_but_keeps_their_messages(graded: Grad
                     messages_checked += 1
     assert messages_checked > 20
     # Failures raised inside hidden tests reach the learner as their message alone.
-    for exercise, who, start in (
-        (FIRST, "cached-index", "AssertionError: after the test swapped the stored vectors"),
-        ("02_embedding_mismatch", "check-after-load", "AssertionError: load_checked_index raised"),
-        ("02_embedding_mismatch", "unsafe-version-folder", "AssertionError: version '2025/06' gave the folder name"),
+    for exercise, who, fragment in (
+        (FIRST, "cached-index", "after the test swapped the stored vectors"),
+        ("02_embedding_mismatch", "check-after-load", "check the manifest before loading"),
+        ("02_embedding_mismatch", "unsafe-version-folder", "keep to letters, digits"),
     ):
         if exercise in EXERCISES:
-            assert start in _text(graded.course / "feedback" / who / exercise / f"{exercise}.html")
-            assert start.split(": ", 1)[1][:25] in " ".join(_hidden_lines(paths(graded.course, exercise)[0]))
+            solution, release = paths(graded.course, exercise)
+            assert fragment in " ".join(_hidden_lines(solution)) and fragment not in " ".join(_visible_lines(release))
+            assert fragment in _text(graded.course / "feedback" / who / exercise / f"{exercise}.html"), (exercise, who)
 
 
 def test_plain_html_of_a_graded_notebook_would_leak_hidden_tests(graded: Graded) -> None:
@@ -274,7 +275,7 @@ def test_export_lists_every_submission_with_its_total(graded: Graded) -> None:
 
 def test_grading_again_serially_gives_identical_grades(graded: Graded, feedback: list[Path]) -> None:
     """Parallel workers share the gradebook: a serial second run must agree cell by cell."""
-    exercise = EXERCISES[1] if len(EXERCISES) > 1 else FIRST
+    exercise = min(EXERCISES[1:] or EXERCISES, key=lambda e: len(submissions.names(e)))  # the quickest to regrade
     ok(persistlab("autograde", exercise, "--jobs", "1", "--timeout", str(TIMEOUT_S), cwd=graded.course))
     again = grades(graded.course)
     first = {k: v for k, v in graded.grades.items() if k[0] == exercise}
