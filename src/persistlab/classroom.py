@@ -58,7 +58,9 @@ STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]*")
 SQLITE_BUSY_TIMEOUT_S = 60
 """How long a grading process waits for another one's gradebook write (SQLite's busy timeout)."""
 
-PROBLEM_ENAMES = {"KernelDied": "kernel died", "CellTimeoutError": "timed out", "NotRun": "not run"}
+KERNEL_DIED, STUCK, NOT_RUN = "KernelDied", "CellTimeoutError", "NotRun"
+"""Error names a graded cell gets when the kernel died in it, it outlived the time limit, or it was not run."""
+PROBLEM_ENAMES = {KERNEL_DIED: "kernel died", STUCK: "timed out", NOT_RUN: "not run"}
 
 
 class ClassroomError(RuntimeError):

@@ -45,13 +45,9 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
-from persistlab.classroom import BEGIN_HIDDEN, strip_hidden_tests
+from persistlab.classroom import BEGIN_HIDDEN, KERNEL_DIED, NOT_RUN, STUCK, strip_hidden_tests
 
 TRACEBACK_NOTE = "(The traceback is not shown because this test cell contains hidden tests.)"
-
-KERNEL_DIED = "KernelDied"
-STUCK = "CellTimeoutError"
-NOT_RUN = "NotRun"
 
 
 def _error(ename: str, evalue: str) -> NotebookNode:
