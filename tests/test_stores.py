@@ -130,6 +130,23 @@ def test_numpy_store_filters_deletes_and_refuses_a_foreign_dimension():
         store.query(VectorStoreQuery(query_embedding=[1.0, 0.0, 0.0], similarity_top_k=1))
 
 
+def test_numpy_store_can_be_persisted_over_the_files_it_was_loaded_from(tmp_path):
+    store = stores.NumpyVectorStore()
+    store.add([_node(0, [1.0, 0.0]), _node(1, [0.0, 1.0])])
+    path = str(tmp_path / "default__vector_store.json")
+    store.persist(path)
+    loaded = stores.NumpyVectorStore.from_persist_path(path)  # memory-maps the files
+    loaded.persist(path)  # rewrites the files it is reading from
+    loaded.add([_node(2, [0.6, 0.8])])
+    loaded.persist(path)
+    again = stores.NumpyVectorStore.from_persist_path(path)
+    query = VectorStoreQuery(query_embedding=[0.0, 1.0], similarity_top_k=3)
+    assert loaded.query(query).ids == again.query(query).ids == ["n1", "n2", "n0"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "default__vector_store.jsonl", "default__vector_store.manifest.json", "default__vector_store.npy",
+        "default__vector_store.offsets.npy"]
+
+
 def test_a_partly_written_numpy_store_is_reported(tmp_path):
     store = stores.NumpyVectorStore()
     store.add([_node(0, [1.0, 0.0]), _node(1, [0.0, 1.0])])
@@ -205,3 +222,36 @@ def test_ratios_compare_each_store_with_json_and_floor_at_the_same_size():
                                      result(20, "numpy", 1.0)])
     assert results[1].x_faster_than_json == pytest.approx(20.0) and results[1].x_floor == pytest.approx(4.0)
     assert results[3].x_faster_than_json is None and results[3].x_floor is None
+
+
+def test_benchmark_script_writes_table_files_and_plot(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "vector_stores.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--sizes", "10,30", "--stores", "json,numpy,floor", "--repeats", "1",
+         "--json-max", "10", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert {"results.csv", "results.json", "results.md", "load_vs_n.png"} <= {p.name for p in tmp_path.iterdir()}
+    results = json.loads((tmp_path / "results.json").read_text())["results"]
+    assert [(r["n"], r["store"]) for r in results] == [(10, "json"), (10, "numpy"), (10, "floor"), (30, "numpy"), (30, "floor")]
+    assert all(r["recall"] == 1.0 and r["load_s"] > 0 for r in results)
+    assert results[1]["x_faster_than_json"] == pytest.approx(results[0]["load_s"] / results[1]["load_s"])
+    assert results[3]["x_faster_than_json"] is None
+    assert "default JSON store skipped at N=30 (--json-max 10)" in out.stdout
+    assert "N=30: numpy JSON not run" in out.stdout
+    assert not list((tmp_path / "stores").glob("n*/*")), "persisted stores are deleted unless --keep"
+
+
+def test_benchmark_script_rejects_bad_sizes():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "vector_stores.py"
+    out = subprocess.run([sys.executable, str(script), "--sizes", "1k"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "--sizes must be comma-separated integers" in out.stderr
