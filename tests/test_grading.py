@@ -35,6 +35,7 @@ EXERCISES = sorted(p.name for p in (REPO / "solutions").iterdir() if (p / f"{p.n
 FIRST = "01_persist_and_reload"
 TIMEOUT_S = 30  # per cell; the slowest real cell (imports, on a busy machine) takes about 10 s
 COLLECTED_BY_ZIP = FIRST  # this exercise's submissions arrive as an LMS zip, the others are copied in
+FAKE_KEY = "sk-instructors-key-must-not-reach-submissions"
 
 
 def student(name: str) -> str:
@@ -131,7 +132,8 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Graded:
         zf.writestr("submissions/latecomer_1003_2004_Untitled.ipynb", "{}")
     collected = ok(persistlab("collect", str(lms_zip), COLLECTED_BY_ZIP, cwd=course))
     structural = _structural(course)
-    output = ok(persistlab("autograde", "--all", "--jobs", "2", "--timeout", str(TIMEOUT_S), cwd=course))
+    output = ok(persistlab("autograde", "--all", "--jobs", "2", "--timeout", str(TIMEOUT_S), cwd=course,
+                           env={"OPENAI_API_KEY": FAKE_KEY, "PERSISTLAB_BACKEND": "openai"}))
     return Graded(course, collected, output, grades(course), structural)
 
 
@@ -184,6 +186,20 @@ def test_endless_loops_and_dead_kernels_cost_only_their_own_cells(graded: Graded
     assert re.search(r"hostile-loop-ignores-interrupt\s+graded\s+2/9\s+timed out in cell \d+; \d+ later cell\(s\) not run", out), out
     assert re.search(r"hostile-kernel-dies\s+graded\s+2/9\s+kernel died in cell \d+; \d+ later cell\(s\) not run", out), out
     assert not re.search(r"^\S+\s+\S+\s+failed\s", out, re.M), out
+
+
+def test_graded_code_sees_no_keys_and_runs_offline(graded: Graded) -> None:
+    """autograde ran with OPENAI_API_KEY and PERSISTLAB_BACKEND=openai set: neither reaches submissions."""
+    printed = "".join(
+        "".join(output.get("text", ""))
+        for cell in submissions.cells(graded.course / "autograded" / "hostile-reads-secrets" / FIRST / f"{FIRST}.ipynb")
+        for output in cell.get("outputs", [])
+    )
+    lines = printed.splitlines()
+    assert "{}" in lines, printed  # the secrets it looked for
+    assert any(line.startswith("Backend: the offline simulator") for line in lines), printed  # persistlab.setup()
+    leaks = [p for p in (graded.course / "autograded").rglob("*.ipynb") if FAKE_KEY in p.read_text(encoding="utf-8")]
+    assert not leaks, leaks
 
 
 def _hidden_lines(solution: Path) -> set[str]:

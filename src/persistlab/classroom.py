@@ -55,6 +55,12 @@ pass ``--regexp`` (nbgrader's ``named_regexp``, with groups ``student_id`` and `
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]*")
 """Student ids the commands accept: nbgrader splits lists of ids on commas and treats ``*?[`` as globs."""
 
+GRADING_ENV = {**NOTEBOOK_ENV, "PERSISTLAB_BACKEND": "simulator"}
+"""Submissions run offline on the simulator, quietly, whatever the shell they are graded from says."""
+
+SECRET_NAME = re.compile(r"^(OPENAI|AWS|AZURE|GOOGLE)_|(KEY|TOKEN|SECRET|PASSWORD)$")
+"""Environment variables not passed to graded code: a submission must not be able to read your keys."""
+
 SQLITE_BUSY_TIMEOUT_S = 60
 """How long a grading process waits for another one's gradebook write (SQLite's busy timeout)."""
 
@@ -177,11 +183,13 @@ _EXTRA_CONFIG = "from persistlab.nbgrader_plugins import configure\nconfigure(ge
 def run_nbgrader(course: Course, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run ``nbgrader *args`` in the course folder with the course's grading settings; output captured.
 
-    Uses this Python's nbgrader (its ``alembic`` must be on PATH too) and the reproducible notebook
-    environment. With ``check``, a non-zero exit raises :class:`ClassroomError` with the log's end.
+    Uses this Python's nbgrader (its ``alembic`` must be on PATH too) and :data:`GRADING_ENV`,
+    without the variables :data:`SECRET_NAME` matches. With ``check``, a non-zero exit raises
+    :class:`ClassroomError` with the end of nbgrader's log.
     """
     bin_dir = str(Path(sys.executable).parent)
-    env = {**os.environ, **NOTEBOOK_ENV, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+    env = {name: value for name, value in os.environ.items() if not SECRET_NAME.search(name)}
+    env.update(GRADING_ENV, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
     with tempfile.TemporaryDirectory(prefix="persistlab-nbgrader-") as tmp:
         extra = Path(tmp) / "persistlab_nbgrader_config.py"
         extra.write_text(_EXTRA_CONFIG, encoding="utf-8")
@@ -561,8 +569,8 @@ class TestResult:
 def check(notebook: Path, timeout: int = 120) -> list[TestResult]:
     """Run an exercise notebook (a copy; the file is not changed) and score its visible tests.
 
-    Cells run in the notebook's folder, in the course's offline environment, with the same
-    rules as the grader (time limit per cell, a dead kernel stops the run).
+    Cells run in the notebook's folder, offline (:data:`GRADING_ENV`), with the grader's rules: a
+    time limit per cell, and a dead kernel stops the run.
     """
     notebook = Path(notebook)
     if notebook.suffix != ".ipynb" or not notebook.is_file():
@@ -584,10 +592,11 @@ def check(notebook: Path, timeout: int = 120) -> list[TestResult]:
         for cell in tests
         if is_locked(cell) and "checksum" in cell.metadata.nbgrader and compute_checksum(cell) != cell.metadata.nbgrader["checksum"]
     ]
-    old_env = {key: os.environ.get(key) for key in NOTEBOOK_ENV}
-    os.environ.update(NOTEBOOK_ENV)
+    old_env = {key: os.environ.get(key) for key in GRADING_ENV}
+    os.environ.update(GRADING_ENV)
     try:
-        RobustExecute(timeout=timeout, record_timing=False).preprocess(
+        quiet = ["--IPKernelApp.log_level=ERROR"]  # no "running over TCP without encryption" warning
+        RobustExecute(timeout=timeout, record_timing=False, extra_arguments=quiet).preprocess(
             nb, {"metadata": {"path": str(notebook.resolve().parent)}}
         )
     finally:
