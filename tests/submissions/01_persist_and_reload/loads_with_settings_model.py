@@ -1,11 +1,6 @@
 """Loads without embed_model=: the reloaded index embeds questions with Settings.embed_model, not the model that made the vectors."""
 
 EXPECTED = {"persist_writes_files": 2, "reload_zero_calls": 2, "reload_from_disk": 3, "reload_uses_given_model": 0}
-KNOWN_ISSUE = (
-    "reload_from_disk's hidden part persists with text-embedding-ada-002 while Settings.embed_model is "
-    "text-embedding-3-small, so this loader also fails the vector-swap check there (its message then wrongly "
-    "says the index was kept in memory)"
-)
 
 # %% answer_load_persisted_index
 def load_persisted_index(persist_dir, embed_model):
