@@ -1,10 +1,6 @@
 """Keeps the pipeline in a global: it remembers what it embedded only while the kernel lives, not in storage_dir, so a new process embeds everything again."""
 
 EXPECTED = {"rerun_embeds_nothing": 0, "changed_doc_only": 3, "new_doc_only": 2, "answers_updated_text": 3}
-KNOWN_ISSUE = (
-    "every rerun in rerun_embeds_nothing happens in the same kernel, where the global pipeline still remembers "
-    "the documents, so state kept outside storage_dir is not caught"
-)
 
 # %% answer_ingest
 _pipeline = IngestionPipeline(
