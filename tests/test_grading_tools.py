@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import httpx
@@ -243,3 +244,26 @@ def test_private_memory_fs_has_its_own_store_and_dir_fs_stays_in_its_folder(tmp_
     local = grading.dir_fs(tmp_path)
     local.pipe_file("bucket/deep/CURRENT", b"v2")  # no folders needed, as in an object store
     assert (tmp_path / "bucket" / "deep" / "CURRENT").read_bytes() == b"v2"
+
+
+def test_editing_a_guarded_source_file_is_not_tampering_but_patching_still_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    source = tmp_path / "persistlab_guarded_probe.py"
+    source.write_text("def price(tokens):\n    return tokens * 2\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    probe = importlib.import_module("persistlab_guarded_probe")
+    monkeypatch.setitem(sys.modules, probe.__name__, probe)  # removed again after the test
+    monkeypatch.setattr(grading, "GUARDED_MODULES", (*grading.GUARDED_MODULES, probe.__name__))
+    monkeypatch.setattr(grading, "_REFERENCE", dict(grading._REFERENCE))
+    grading.check_meter_integrity()  # takes the probe's reference, as for a module imported after persistlab.grading
+
+    # A package update lands on disk while the kernel runs: the code in memory is still what was checked.
+    source.write_text("def price(tokens):\n    return tokens * 3\n\n\ndef added():\n    return 1\n", encoding="utf-8")
+    grading.check_meter_integrity()
+
+    monkeypatch.setattr(probe, "price", lambda tokens: 0)
+    with pytest.raises(grading.TamperingError, match="persistlab_guarded_probe.price"):
+        grading.check_meter_integrity()

@@ -24,7 +24,8 @@ the model's HTTP client. So the count a test trusts comes from elsewhere, and is
   requests went to another model than the one passed in (for example ``Settings.embed_model``).
 - It also checks that the model still sends through the counted client (:meth:`CallCounter.check_untouched`)
   and that the functions of the meter, backend, simulator, this module, the OpenAI embedding classes
-  and httpx's client are the ones their source files define (:func:`check_meter_integrity`).
+  and httpx's client are the ones their source files defined when this module was imported
+  (:func:`check_meter_integrity`).
 
 Any difference fails the test with a :class:`TamperingError` that says what changed. These checks
 catch tampering with the course's tools; they cannot sandbox arbitrary code, which runs in the same
@@ -372,10 +373,14 @@ GUARDED_MODULES: tuple[str, ...] = (
     "openai.resources.embeddings",
     "httpx._client",
 )
-"""Modules whose functions and methods must match their source files while tests run."""
+"""Modules whose functions and methods must match their source files (as they were when this module was imported)."""
 
-_IMPORT_MTIMES: dict[str, int] = {}
-"""Modification times of the guarded source files when first seen (to explain a mismatch)."""
+_REFERENCE: dict[str, dict[str, list[types.CodeType]]] = {}
+"""Each guarded module's functions and methods, compiled from its source file when this module was imported.
+
+The locked setup cell imports this module before any learner code runs, so editing a package file
+while the kernel runs (a ``git pull``, an instructor's fix) cannot make an honest submission fail.
+"""
 
 
 def _code_objects(code: types.CodeType, found: dict[str, list[types.CodeType]]) -> dict[str, list[types.CodeType]]:
@@ -407,10 +412,24 @@ def _codes_of(obj: Any) -> list[types.CodeType]:
 _MISSING = object()
 
 
-def _differences_from_source(module: types.ModuleType) -> list[str]:
-    """Names of the module's functions and methods whose code is not what its source file says."""
+def _compiled_source(module: types.ModuleType) -> dict[str, list[types.CodeType]]:
+    """``{qualified name: code objects}`` of a fresh compile of the module's source file."""
     path = Path(module.__file__ or "")
-    expected = _code_objects(compile(path.read_bytes(), str(path), "exec", dont_inherit=True), {})
+    return _code_objects(compile(path.read_bytes(), str(path), "exec", dont_inherit=True), {})
+
+
+def _reference_of(name: str) -> tuple[types.ModuleType, dict[str, list[types.CodeType]]]:
+    """A guarded module and its code as first compiled (at import of this module, or now if imported later)."""
+    import importlib
+
+    module = sys.modules.get(name) or importlib.import_module(name)
+    if name not in _REFERENCE:
+        _REFERENCE[name] = _compiled_source(module)
+    return module, _REFERENCE[name]
+
+
+def _differences_from_source(module: types.ModuleType, expected: dict[str, list[types.CodeType]]) -> list[str]:
+    """Names of the module's functions and methods whose code is not in ``expected`` (its compiled source)."""
     problems = []
     for qualname, codes in expected.items():
         if "<" in qualname:  # lambdas, comprehensions, functions defined inside functions
@@ -436,31 +455,16 @@ def _differences_from_source(module: types.ModuleType) -> list[str]:
     return problems
 
 
-def _source_changed_since_import(module: types.ModuleType | None) -> bool:
-    """True if the module's source file is newer than the kernel's first look at it."""
-    if module is None or not getattr(module, "__file__", None):
-        return False
-    try:
-        mtime = os.stat(module.__file__).st_mtime_ns
-    except OSError:
-        return True
-    return _IMPORT_MTIMES.setdefault(module.__name__, mtime) != mtime
-
-
 def check_meter_integrity() -> None:
     """Raise :class:`TamperingError` if anything the call counts rely on was replaced or patched.
 
-    Compares every function and method of :data:`GUARDED_MODULES` with a fresh compile of its
-    source file, and checks that ``persistlab.usage``, ``persistlab.metered`` and
-    ``persistlab.meter`` are still the meter's own objects.
+    Compares every function and method of :data:`GUARDED_MODULES` with its source file as it was
+    when this module was imported (later edits to the files do not count), and checks that
+    ``persistlab.usage``, ``persistlab.metered`` and ``persistlab.meter`` are still the meter's own objects.
     """
-    import importlib
-
     problems: list[str] = []
     for name in GUARDED_MODULES:
-        module = sys.modules.get(name) or importlib.import_module(name)
-        _source_changed_since_import(module)  # remember the first modification time seen
-        problems += _differences_from_source(module)
+        problems += _differences_from_source(*_reference_of(name))
     package = sys.modules["persistlab"]
     live_meter = sys.modules["persistlab.meter"]
     if live_meter is not meter or vars(package).get("meter", meter) is not meter:
@@ -472,14 +476,9 @@ def check_meter_integrity() -> None:
         problems.append("persistlab.meter.usage or its open blocks (replaced)")
     if problems:
         shown = ", ".join(problems[:6]) + (f" and {len(problems) - 6} more" if len(problems) > 6 else "")
-        edited = [name for name in GUARDED_MODULES if _source_changed_since_import(sys.modules.get(name))]
-        hint = (
-            f" (The source of {', '.join(edited)} changed after this kernel imported it: if you updated the course package, "
-            "restart the kernel.)" if edited else ""
-        )
         raise TamperingError(
             f"Code the grader relies on was changed while this notebook ran: {shown}. "
-            f"Remove the code that replaces or patches it, restart the kernel and run all cells.{hint}"
+            "Remove the code that replaces or patches it (or reloads the module), restart the kernel and run all cells."
         )
 
 
@@ -858,5 +857,5 @@ def check_after_crash(crash: Crash, error: Exception | None, persist_dir: Path, 
     raise AssertionError(f"After a failure {crash.where}, persist_dir holds documents {sorted(ids)}: neither the old index nor the new one.")
 
 
-for _name in GUARDED_MODULES:  # remember the source files' times as they are now
-    _source_changed_since_import(sys.modules.get(_name))
+for _name in GUARDED_MODULES:  # the reference code, before any learner code runs
+    _reference_of(_name)
