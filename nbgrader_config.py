@@ -24,3 +24,9 @@ c.Exchange.root = str(ROOT / ".nbgrader" / "exchange")
 
 # Every exercise cell runs in well under 10 s; a minute leaves room for a slow, busy machine.
 c.ExecutePreprocessor.timeout = 60
+
+# Grading that survives dead kernels, restores deleted tests and hides hidden tests in feedback,
+# for plain `nbgrader` commands too (the `persistlab` commands apply it anyway).
+from persistlab.nbgrader_plugins import configure  # noqa: E402
+
+configure(c)
