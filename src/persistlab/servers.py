@@ -142,11 +142,27 @@ def chroma_client(port: int, host: str = LOOPBACK) -> Any:
     return chromadb.HttpClient(host=host, port=port, settings=chroma_settings())
 
 
-def _die_with_parent() -> None:  # runs in the child between fork and exec (Linux only)
-    with contextlib.suppress(Exception):
+def _parent_death_signal() -> Any:
+    """A function for ``preexec_fn`` that makes the child get SIGTERM when its parent dies (Linux), or None.
+
+    ctypes is loaded here, in the parent: the function itself runs between fork and exec, where importing
+    anything could deadlock on a lock held by another thread. Linux sends the signal when the *thread* that
+    started the child exits, so start servers from the main thread (as notebooks and tests do).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
         import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        prctl = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return preexec
 
 
 @dataclass
@@ -171,7 +187,8 @@ class ChromaServer:
         import httpx
 
         try:
-            return httpx.get(f"{self.url}/api/v2/heartbeat", timeout=1.0).status_code == 200
+            # trust_env=False: a proxy configured in the environment must not see loopback traffic
+            return httpx.get(f"{self.url}/api/v2/heartbeat", timeout=1.0, trust_env=False).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -209,7 +226,7 @@ def chroma_server(path: str | os.PathLike[str], port: int | None = None, timeout
         process = subprocess.Popen(
             [chroma_command(), "run", "--path", str(path), "--host", LOOPBACK, "--port", str(port)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=_parent_death_signal(),
         )
     server = ChromaServer(path, LOOPBACK, port, process, Path(log_name))
     atexit.register(server.stop)
