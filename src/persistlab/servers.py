@@ -6,8 +6,8 @@
   folder, the client-server way to share one vector database between processes and machines.
 
 Both are context managers: they wait until the server answers (or raise after ``timeout`` seconds with
-the reason) and stop it when the block ends, even on error. A Chroma server still running when Python
-exits is stopped by an ``atexit`` hook, and on Linux it is also told to stop if its parent dies.
+the reason) and stop it when the block ends, even on error. A server still running when Python exits is
+stopped by an ``atexit`` hook, and on Linux a Chroma server is also told to stop if its parent dies.
 """
 
 from __future__ import annotations
@@ -103,15 +103,25 @@ def s3_server(host: str = LOOPBACK, timeout: float = 20.0) -> Iterator[S3Endpoin
     level = requests_log.level
     requests_log.setLevel(logging.ERROR)
     server.start()
+    stopped = False
+
+    def stop() -> None:
+        nonlocal stopped
+        if not stopped:
+            stopped = True
+            server.stop()
+            inner = getattr(server, "_server", None)
+            if inner is not None:
+                inner.server_close()  # release the port now, not at garbage collection
+
+    atexit.register(stop)  # for a block left open across notebook cells when the kernel exits
     try:
         port = server.get_host_and_port()[1]
         _wait_until(lambda: port_accepts(port, host), timeout, f"The S3 server on {host}:{port}")
         yield S3Endpoint(endpoint_url=f"http://{host}:{port}")
     finally:
-        server.stop()
-        inner = getattr(server, "_server", None)
-        if inner is not None:
-            inner.server_close()  # release the port now, not at garbage collection
+        stop()
+        atexit.unregister(stop)
         requests_log.setLevel(level)
 
 
