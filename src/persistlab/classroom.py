@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from persistlab.notebooks import NOTEBOOK_ENV
+from persistlab.notebooks import NOTEBOOK_ENV, environment
 
 CONFIG_FILE = "nbgrader_config.py"
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
@@ -592,19 +592,11 @@ def check(notebook: Path, timeout: int = 120) -> list[TestResult]:
         for cell in tests
         if is_locked(cell) and "checksum" in cell.metadata.nbgrader and compute_checksum(cell) != cell.metadata.nbgrader["checksum"]
     ]
-    old_env = {key: os.environ.get(key) for key in GRADING_ENV}
-    os.environ.update(GRADING_ENV)
-    try:
+    with environment(GRADING_ENV):
         quiet = ["--IPKernelApp.log_level=ERROR"]  # no "running over TCP without encryption" warning
         RobustExecute(timeout=timeout, record_timing=False, extra_arguments=quiet).preprocess(
             nb, {"metadata": {"path": str(notebook.resolve().parent)}}
         )
-    finally:
-        for key, value in old_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     results = []
     for cell in tests:
         score, max_score = determine_grade(cell)

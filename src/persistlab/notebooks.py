@@ -8,6 +8,8 @@ without timing metadata, so running it twice gives the same file.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 LESSON_SECTIONS = (
@@ -45,6 +47,21 @@ def lesson_sections(path: Path) -> list[str]:
     return headings
 
 
+@contextmanager
+def environment(overrides: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the ``with`` block (kernels started inside inherit them)."""
+    saved = {key: os.environ.get(key) for key in overrides}
+    os.environ.update(overrides)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def execute(path: Path, timeout: int = 600) -> None:
     """Run the notebook at ``path`` in its folder and store its outputs in place."""
     import nbformat
@@ -52,9 +69,7 @@ def execute(path: Path, timeout: int = 600) -> None:
 
     path = Path(path).resolve()
     nb = nbformat.read(path, as_version=4)
-    old_env = {key: os.environ.get(key) for key in NOTEBOOK_ENV}
-    os.environ.update(NOTEBOOK_ENV)
-    try:
+    with environment(NOTEBOOK_ENV):
         NotebookClient(
             nb,
             timeout=timeout,
@@ -62,12 +77,6 @@ def execute(path: Path, timeout: int = 600) -> None:
             record_timing=False,
             resources={"metadata": {"path": str(path.parent)}},
         ).execute()
-    finally:
-        for key, value in old_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
         if cell.cell_type == "code":
