@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Set up the course and open it, or run its tests. Needs only Python >= 3.10 and PyPI.
 
-    python3 course.py lab     # set up, then open JupyterLab on the start page
+    python3 course.py lab     # set up, then open JupyterLab on the start page (extra options go to jupyter lab)
     python3 course.py test    # set up, then run every test (what CI runs)
     python3 course.py setup   # set up only
     python3 course.py lock    # maintainers: re-resolve requirements.in into requirements.lock + environment.yml
@@ -67,9 +67,9 @@ def setup() -> None:
     STAMP.write_text(fingerprint())
 
 
-def lab() -> None:
+def lab(extra: list[str]) -> None:
     setup()
-    args = [bin_path("jupyter"), "lab", f"--ServerApp.root_dir={ROOT}", START_PAGE]
+    args = [bin_path("jupyter"), "lab", f"--ServerApp.root_dir={ROOT}", START_PAGE, *extra]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         args.append("--allow-root")
     os.chdir(ROOT)
@@ -108,7 +108,7 @@ def write_environment_yml() -> None:
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "help"
     if command == "lab":
-        lab()
+        lab(argv[1:])
     elif command == "test":
         return test(argv[1:])
     elif command == "setup":

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -56,3 +62,31 @@ def test_lesson_has_the_seven_parts_in_order(path: Path) -> None:
     headings = lesson_sections(path)
     assert [h for h in headings if h in LESSON_SECTIONS] == list(LESSON_SECTIONS), headings
     assert headings[0] == LESSON_SECTIONS[0], "the seven parts come first-level after the title"
+
+
+def test_lab_command_serves_the_start_page(tmp_path: Path) -> None:
+    """The README's first command starts JupyterLab on loopback and sends the browser to the start page."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path), "BROWSER": "true"}
+    cmd = [sys.executable, str(ROOT / "course.py"), "lab", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+           "--ServerApp.ip=127.0.0.1", "--ServerApp.token=course-test", "--LabApp.news_url=None"]
+    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}/api/contents/{course.START_PAGE}?content=0&token=course-test"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    assert json.load(response)["name"] == "00_start_here.ipynb"
+                    break
+            except OSError:
+                assert server.poll() is None, "python3 course.py lab exited early"
+                assert time.monotonic() < deadline, "JupyterLab did not answer within 60 s"
+                time.sleep(0.5)
+        opened = "".join(p.read_text() for p in tmp_path.glob("jpserver-*-open.html"))
+        assert f"lab/tree/{course.START_PAGE}" in opened, "the browser is not sent to the start page"
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
