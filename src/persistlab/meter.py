@@ -57,11 +57,6 @@ class Usage:
     chat_cost_usd: float = 0.0
     by_model: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    @property
-    def embedding_calls(self) -> int:
-        """Alias of ``requests``: how many times the embeddings endpoint was called."""
-        return self.requests
-
     def _add_embedding(self, model: str, texts: int, tokens: int) -> None:
         cost = embedding_cost(tokens, model)
         self.requests += 1

@@ -40,7 +40,6 @@ EMBEDDING_DIMENSIONS: dict[str, int] = {
 REDUCIBLE_MODELS = frozenset({"text-embedding-3-small", "text-embedding-3-large"})
 """Models whose output can be shortened with ``dimensions=``."""
 
-CHAT_MODELS = frozenset({"gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1"})
 
 _STOPWORDS = frozenset(
     """a an and are as at be been but by can could did do does for from had has have how i if in
