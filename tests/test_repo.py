@@ -1,4 +1,4 @@
-"""Repository-level promises: the lock, environment.yml, the README's commands, lesson structure."""
+"""Repository-level promises: the dependency groups and their locks, environment.yml, the README's commands, lesson structure."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from persistlab.notebooks import LESSON_SECTIONS, lesson_sections
 
@@ -23,25 +25,77 @@ import course  # noqa: E402
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
 
 
-def test_every_lock_line_is_an_exact_pin() -> None:
-    pins = course.locked_pins()
+def _pyproject() -> dict:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: pytest brings tomli
+        import tomli as tomllib
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _group(name: str) -> list[Requirement]:
+    """The requirements of a dependency group, included groups expanded (PEP 735)."""
+    out = []
+    for item in _pyproject()["dependency-groups"][name]:
+        out += _group(item["include-group"]) if isinstance(item, dict) else [Requirement(item)]
+    return out
+
+
+def _locked_versions(group: str) -> dict[str, list[tuple[str, str]]]:
+    """``{name: [(version, marker), ...]}`` from a group's lock (one package can have a version per Python)."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for pin in course.locked_pins(group):
+        requirement, _, marker = pin.partition(" ; ")
+        name, version = requirement.split("==")
+        out.setdefault(canonicalize_name(name.split("[")[0]), []).append((version, marker))
+    return out
+
+
+@pytest.mark.parametrize("group", sorted(course.LOCKS))
+def test_every_lock_line_is_an_exact_pin(group: str) -> None:
+    pins = course.locked_pins(group)
     assert len(pins) > 100
     loose = [p for p in pins if not re.match(r"^[A-Za-z0-9._\[\],-]+==[^=<>~!;]+( ; .+)?$", p)]
-    assert not loose, f"requirements.lock has unpinned lines: {loose}"
+    assert not loose, f"{course.LOCKS[group].name} has unpinned lines: {loose}"
 
 
-def test_every_direct_dependency_is_locked() -> None:
-    locked = {re.split(r"[=\[ ;]", p)[0].lower() for p in course.locked_pins()}
-    wanted = [re.split(r"[=<>\[ ]", line)[0].lower() for line in (ROOT / "requirements.in").read_text().splitlines()
-              if line and not line.startswith("#")]
-    assert set(wanted) - locked == set()
+@pytest.mark.parametrize("group", sorted(course.LOCKS))
+def test_every_direct_dependency_is_locked_within_its_range(group: str) -> None:
+    """A dependency added to pyproject.toml, or a raised lower bound, fails here until `python3 course.py lock`."""
+    locked = _locked_versions(group)
+    wanted = _group(group) + [Requirement(r) for r in _pyproject()["project"]["dependencies"]]
+    for requirement in wanted:
+        versions = locked.get(canonicalize_name(requirement.name))
+        assert versions, f"{requirement.name} is not in {course.LOCKS[group].name}: run `python3 course.py lock`"
+        outside = [v for v, _ in versions if not requirement.specifier.contains(v, prereleases=True)]
+        assert not outside, f"{course.LOCKS[group].name} has {requirement.name} {outside}, outside {requirement}: lock again"
 
 
-def test_environment_yml_offers_the_same_pinned_set_as_the_lock() -> None:
+def test_the_test_environment_is_the_lab_environment_plus_test_tools() -> None:
+    lab, test = set(course.locked_pins("lab")), set(course.locked_pins("test"))
+    assert lab < test, f"pins of the lab lock missing from the test lock: {sorted(lab - test)[:5]}"
+    lab_names = set(_locked_versions("lab"))
+    test_only = {canonicalize_name(r.name) for r in _group("test")} - {canonicalize_name(r.name) for r in _group("lab")}
+    assert test_only and not test_only & lab_names, f"test tools in the learners' lock: {test_only & lab_names}"
+
+
+def test_excluded_dependencies_are_in_no_lock() -> None:
+    excluded = {canonicalize_name(n) for n in _pyproject()["tool"]["uv"]["exclude-dependencies"]}
+    for group in course.LOCKS:
+        assert excluded and not excluded & set(_locked_versions(group)), group
+
+
+def test_environment_yml_offers_the_learners_pinned_set() -> None:
     text = (ROOT / "environment.yml").read_text()
     listed = re.findall(r'^      - "(.+)"$', text, re.M)
-    assert listed[:-1] == course.locked_pins(), "environment.yml is stale: run `python3 course.py lock`"
+    assert listed[:-1] == course.locked_pins("lab"), "environment.yml is stale: run `python3 course.py lock`"
     assert listed[-1] == "-e ."
+
+
+def test_dependencies_are_listed_in_pyproject_only() -> None:
+    """requirements.in is gone: a line added to it (say, by a merge) would be silently ignored."""
+    stale = [name for name in ("requirements.in", "requirements.lock") if (ROOT / name).exists()]
+    assert not stale, f"{stale}: move these dependencies into [dependency-groups] in pyproject.toml and lock again"
 
 
 def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one() -> None:
