@@ -74,3 +74,32 @@ def test_the_check_sees_a_mix_and_passes_a_whole_version(tmp_path):
     vector_file.write_text(json.dumps(data), encoding="utf-8")
     reason = race.mixed_because(ns["load"](relabelled))
     assert reason is not None and reason.startswith("version tags differ")
+
+
+def test_a_reader_whose_version_is_retired_mid_load_loads_the_new_one(tmp_path):
+    """open_current's retry: the version it resolved disappears between two files; it follows the pointer again."""
+    race.use_small_embeddings()
+    ns = race.lesson_recipes()
+    root = tmp_path / "published"
+    ns["publish_version"](race.build_version(1), root)
+    real_load, calls = ns["load"], []
+
+    def load_then_retire(folder, **kwargs):  # the writer moves on (grace 0) while this reader is at its first file
+        if Path(folder).name.endswith(".tmp"):  # publish_version's own test load
+            return real_load(folder, **kwargs)
+        calls.append(Path(folder).name)
+        if len(calls) == 1:
+            ns["publish_version"](race.build_version(2), root)
+            assert ns["retire_old_versions"](root, grace_s=0) == [Path(folder).name]
+        return real_load(folder, **kwargs)
+
+    ns["load"] = load_then_retire
+    index = ns["open_current"](root)
+    assert calls == ["v000001", "v000002"]
+    assert race.mixed_because(index) is None
+    assert {node.metadata["version"] for node in index.docstore.docs.values()} == {2}
+
+    ns["load"] = real_load  # a damaged live version is not retried: the error says which file
+    (ns["resolve_current"](root) / "index_store.json").unlink()
+    with pytest.raises(FileNotFoundError, match="index_store.json"):
+        ns["open_current"](root)
