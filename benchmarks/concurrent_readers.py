@@ -1,6 +1,6 @@
 """Readers loading while a writer swaps in new versions: how many loads see one whole version?
 
-    .venv/bin/python benchmarks/concurrent_readers.py [--loads 1000] [--pause 0.005] [--seconds 120]
+    .venv/bin/python benchmarks/concurrent_readers.py [--loads 1000] [--pause 0.002] [--seconds 120]
 
 Runs lesson 04's own code (its cells tagged ``recipe``) in two processes. A writer process publishes
 version after version as fast as it can, each a fresh index of a few documents whose metadata carries
