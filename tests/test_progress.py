@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -25,10 +26,10 @@ def test_round_trip(progress_path):
     loaded = progress.load()
     assert loaded.quizzes["01_why_persist:q1"].correct is True
     assert loaded.quizzes["01_why_persist:q1"].attempts == 2
-    assert loaded.quizzes["01_why_persist:q2"].answered and loaded.quizzes["01_why_persist:q2"].correct is None
+    assert (loaded.quizzes["01_why_persist:q2"].correct, loaded.quizzes["01_why_persist:q2"].attempts) == (None, 1)
     assert (loaded.exercises["ex01_persist"].score, loaded.exercises["ex01_persist"].max_score) == (3, 4)
     on_disk = json.loads(progress_path.read_text())
-    assert on_disk["quizzes"]["01_why_persist:q1"]["answered"] is True
+    assert on_disk["quizzes"]["01_why_persist:q1"]["attempts"] == 2
     assert on_disk["version"] == progress.VERSION
 
 
@@ -109,30 +110,50 @@ def write_notebook(path, *sources):
     path.parent.mkdir(parents=True, exist_ok=True)
     cells = [{"cell_type": "code", "metadata": {}, "source": s.splitlines(keepends=True), "outputs": [],
               "execution_count": None} for s in sources]
-    cells.insert(0, {"cell_type": "markdown", "metadata": {}, "source": 'Quiz.single("not:code", ...)'})
+    cells.insert(0, {"cell_type": "markdown", "metadata": {}, "source": 'Quiz.show("not:counted")'})
     path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+
+
+def write_quiz_file(notebook, *ids):
+    path = progress.quiz_file(notebook)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([{"id": quiz_id, "type": "free", "question": "Q?", "model_answer": "A"} for quiz_id in ids]))
 
 
 @pytest.fixture
 def course(tmp_path, progress_path):
-    write_notebook(
-        tmp_path / "lessons" / "01_why_persist.ipynb",
-        "%pip install nothing\nfrom persistlab.quiz import Quiz, Choice",
-        'Quiz.single("01_why_persist:q1", "Q?", [Choice("a", True, "w"), Choice("b", False, "w")])',
-        'Quiz.free(quiz_id="01_why_persist:q2", question="Q?", model_answer="A")',
-        "%%bash\necho Quiz.single('ignored:q', 1)",
-        "def broken(:\n    Quiz.single('ignored:q2')",
-    )
-    (tmp_path / "lessons" / "02_quiz.json").write_text(json.dumps([{"id": "02_reload:q1"}, {"id": "02_reload:q2"}]))
-    write_notebook(tmp_path / "lessons" / "02_reload.ipynb", 'quizzes = Quiz.from_file("02_quiz.json")\nquizzes')
-    write_notebook(tmp_path / "lessons" / "03_intro.ipynb", "print('no quiz here')")
+    lessons = tmp_path / "lessons"
+    first = lessons / "01_why_persist.ipynb"
+    write_notebook(first, "from persistlab.quiz import Quiz", 'Quiz.show("01_why_persist:q1")', 'Quiz.show("01_why_persist:q2")')
+    write_quiz_file(first, "01_why_persist:q1", "01_why_persist:q2")
+    second = lessons / "02_reload.ipynb"  # another import name: the ids still come from the quiz file
+    write_notebook(second, "import persistlab.quiz as q\nfor name in ['q1', 'q2']:\n    q.Quiz.show(f'02_reload:{name}')")
+    write_quiz_file(second, "02_reload:q1", "02_reload:q2")
+    write_notebook(lessons / "03_intro.ipynb", "print('no quiz here')")
     write_notebook(tmp_path / "exercises" / "ex01_persist" / "ex01_persist.ipynb", "x = 1")
     return tmp_path
 
 
-def test_quiz_ids_are_read_from_code_cells(course):
+def test_quiz_ids_are_read_from_the_quiz_file(course):
+    assert progress.quiz_file(course / "lessons" / "01_why_persist.ipynb") == (
+        course / "lessons" / "quizzes" / "01_why_persist.json")
     assert progress.quiz_ids(course / "lessons" / "01_why_persist.ipynb") == ["01_why_persist:q1", "01_why_persist:q2"]
     assert progress.quiz_ids(course / "lessons" / "02_reload.ipynb") == ["02_reload:q1", "02_reload:q2"]
+    assert progress.quiz_ids(course / "lessons" / "03_intro.ipynb") == []
+
+
+def test_unreadable_quiz_file_warns_and_counts_nothing(course):
+    progress.quiz_file(course / "lessons" / "01_why_persist.ipynb").write_text("[{oops")
+    with pytest.warns(UserWarning, match=r"quizzes/01_why_persist\.json.*not counted"):
+        assert progress.quiz_ids(course / "lessons" / "01_why_persist.ipynb") == []
+
+
+def test_the_course_counts_every_quiz_its_lessons_show():
+    root = Path(__file__).resolve().parents[1]
+    for notebook in sorted(root.glob("lessons/*.ipynb")):
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        shown = sum("".join(c["source"]).count("Quiz.show(") for c in cells if c["cell_type"] == "code")
+        assert len(progress.quiz_ids(notebook)) == shown > 0, notebook.name
 
 
 def test_status_table_without_progress_says_not_started(course):

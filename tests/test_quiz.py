@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 
@@ -58,8 +59,8 @@ def test_wrong_answer_explains_that_option_and_records_incorrect():
     assert feedback.correct is False
     assert WRONG_WHY in feedback.message
     assert RIGHT_WHY not in feedback.message
-    assert "persistlab-quiz-wrong" in quiz.feedback_area._dom_classes
     assert "Only the vector store" in quiz.feedback_area.value
+    assert RIGHT_WHY not in quiz.feedback_area.value
     record = recorded(quiz)
     assert record is not None and record.correct is False and record.attempts == 1
 
@@ -70,8 +71,7 @@ def test_right_answer_is_correct_and_replaces_the_earlier_wrong_one():
     feedback = quiz.answer("B")
     assert feedback.correct is True
     assert RIGHT_WHY in feedback.message
-    assert "persistlab-quiz-correct" in quiz.feedback_area._dom_classes
-    assert "persistlab-quiz-wrong" not in quiz.feedback_area._dom_classes
+    assert RIGHT_WHY in quiz.feedback_area.value and WRONG_WHY not in quiz.feedback_area.value
     record = recorded(quiz)
     assert record is not None and record.correct is True and record.attempts == 2
 
@@ -87,7 +87,7 @@ def test_check_button_checks_what_is_selected():
     quiz = single()
     quiz.options.value = "b"
     quiz.check_button.click()
-    assert "persistlab-quiz-correct" in quiz.feedback_area._dom_classes
+    assert RIGHT_WHY in quiz.feedback_area.value
     assert recorded(quiz).correct is True
 
 
@@ -138,10 +138,10 @@ def test_multiple_choice_check_button_reads_the_checkboxes():
     quiz = multiple()
     quiz.options[0].value = True
     quiz.check_button.click()
-    assert "persistlab-quiz-wrong" in quiz.feedback_area._dom_classes
+    assert "Not quite." in quiz.feedback_area.value and recorded(quiz).correct is False
     quiz.options[2].value = True
     quiz.check_button.click()
-    assert "persistlab-quiz-correct" in quiz.feedback_area._dom_classes
+    assert "Correct." in quiz.feedback_area.value and recorded(quiz).correct is True
 
 
 # --- free answer --------------------------------------------------------------------------------
@@ -230,18 +230,21 @@ def test_fallbacks_do_not_change_after_answering():
     assert (before["text/plain"], before["text/html"]) == (after["text/plain"], after["text/html"])
 
 
-def test_widget_has_the_css_hooks_and_readable_labels():
+def test_widget_labels_are_readable_and_nothing_is_preselected():
     quiz = single()
-    assert {"persistlab-quiz", "persistlab-quiz-single", "persistlab-quiz-id-01_why_persist-q1"} <= set(
-        quiz.widget._dom_classes)
-    assert "persistlab-quiz-check" in quiz.check_button._dom_classes
-    assert "persistlab-quiz-hint" in quiz.hint_button._dom_classes
-    assert "persistlab-quiz-feedback" in quiz.feedback_area._dom_classes
-    assert quiz.options._options_labels == (
-        "a) Only the vectors", "b) Docstore, index store and vector stores", "c) Nothing until you call save()")
+    assert [label for label, _ in quiz.options.options] == [
+        "a) Only the vectors", "b) Docstore, index store and vector stores", "c) Nothing until you call save()"]
     assert quiz.options.index is None  # nothing preselected
     assert [box.description for box in multiple().options] == [
         "a) docstore.json", "b) model.bin", "c) index_store.json"]
+    assert quiz.css_id == "persistlab-quiz-id-01_why_persist-q1"  # the class the browser test looks for
+
+
+def test_nothing_of_the_answer_is_in_the_widget_before_check():
+    for quiz in (single(), multiple(), free()):
+        shown = [quiz.feedback_area.value, quiz.hint_area.value, *(label for label in quiz.labels)]
+        secrets = [c.why for c in quiz.choices] + [quiz.model_answer or "Vectors from"]
+        assert not any(secret in text for secret in secrets for text in shown), quiz.id
 
 
 # --- authoring errors ---------------------------------------------------------------------------
@@ -308,3 +311,81 @@ def test_from_file_errors_name_the_file_and_question(tmp_path, content, message)
 def test_from_file_missing_file_says_where_it_looked(tmp_path):
     with pytest.raises(FileNotFoundError, match="beside the notebook"):
         Quiz.from_file(tmp_path / "missing.json")
+
+
+# --- Quiz.show: the notebook's quiz file ----------------------------------------------------------
+
+
+def write_quiz_file(folder, stem, questions):
+    path = folder / progress.QUIZ_DIR / f"{stem}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(questions), encoding="utf-8")
+    return path
+
+
+def test_show_builds_the_question_from_the_notebooks_quiz_file(tmp_path, monkeypatch):
+    write_quiz_file(tmp_path, "02_reload", QUESTIONS)
+    monkeypatch.chdir(tmp_path)  # Jupyter runs a notebook in its own folder
+    quiz = Quiz.show("02_reload:q1")
+    assert (quiz.id, quiz.kind, quiz.question) == ("02_reload:q1", "single", "Which call reloads an index?")
+    assert quiz.answer("a").correct is True
+    assert recorded(quiz).correct is True
+    other = Quiz.show("02_reload:q2", folder=tmp_path)
+    assert other.kind == "free" and other.model_answer == "The nodes."
+
+
+def test_show_errors_name_the_file_and_the_fix(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"quizzes/02_reload\.json not found.*quizzes/<notebook stem>\.json"):
+        Quiz.show("02_reload:q1", folder=tmp_path)
+    write_quiz_file(tmp_path, "02_reload", QUESTIONS)
+    with pytest.raises(KeyError, match="no question '02_reload:q9'; it has: 02_reload:q1, 02_reload:q2"):
+        Quiz.show("02_reload:q9", folder=tmp_path)
+    with pytest.raises(ValueError, match="names no quiz file"):
+        Quiz.show("q1", folder=tmp_path)
+    write_quiz_file(tmp_path, "03_bad", [{**QUESTIONS[0], "id": "03_bad:q1", "choices": QUESTIONS[0]["choices"][:1]}])
+    with pytest.raises(ValueError, match=r"03_bad\.json, question 1: .*between 2 and 26 choices"):
+        Quiz.show("03_bad:q1", folder=tmp_path)
+
+
+# --- the course's own notebooks: answers only in the quiz files -----------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted([*ROOT.glob("lessons/*.ipynb"), *ROOT.glob("solutions/*/*.ipynb"), *ROOT.glob("exercises/*/*.ipynb")])
+SHOW = re.compile(r"""\.show\(\s*["']([^"']+)["']""")
+
+
+def code_cells(notebook):
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    return [c for c in cells if c["cell_type"] == "code"]
+
+
+def secrets_of(quiz):
+    return [c.why for c in quiz.choices] + ([quiz.model_answer] if quiz.model_answer else [])
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_notebook_shows_each_question_of_its_quiz_file_once_and_holds_no_answer(notebook):
+    path = progress.quiz_file(notebook)
+    quizzes = Quiz.from_file(path) if path.exists() else []
+    shown = [quiz_id for cell in code_cells(notebook) for quiz_id in SHOW.findall("".join(cell["source"]))]
+    assert shown == [q.id for q in quizzes], f"{notebook.name}: cells show {shown}, {path.name} has {[q.id for q in quizzes]}"
+    for cell in code_cells(notebook):
+        source = "".join(cell["source"])
+        assert "Choice(" not in source and "correct=" not in source, f"{notebook.name}: a cell defines a quiz inline"
+        for quiz in quizzes:
+            for secret in secrets_of(quiz):
+                assert secret not in source, f"{notebook.name}: a cell's code holds the answer of {quiz.id}"
+            if SHOW.findall(source) == [quiz.id]:
+                for output in cell.get("outputs", []):
+                    text = "".join(output.get("data", {}).get("text/plain", ""))
+                    page = "".join(output.get("data", {}).get("text/html", ""))
+                    folded = re.sub(r"<details>.*?</details>", "", page, flags=re.S)
+                    for secret in secrets_of(quiz):
+                        assert secret not in text, f"{notebook.name}: the stored text of {quiz.id} shows an answer"
+                        assert _inline_text(secret) not in folded, f"{notebook.name}: stored HTML of {quiz.id} shows an answer unfolded"
+
+
+def _inline_text(text):
+    from persistlab.quiz import _inline
+
+    return _inline(text)

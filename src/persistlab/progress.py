@@ -4,17 +4,17 @@ Progress lives in one small JSON file, by default ``.progress.json`` in the cour
 holding ``lessons/``, found by walking up from the current directory). Set ``PERSISTLAB_PROGRESS_FILE``
 to use another file. The file is private to the learner and gitignored.
 
-How quizzes are matched to notebooks: :func:`status_table` reads each notebook and collects the ids
-of the ``Quiz.single/multiple/free("<id>", ...)`` calls and of the questions in ``Quiz.from_file(...)``
-files, so any id works. Prefixing ids with the notebook stem (``"01_why_persist:q1"``) keeps them
-unique across the course, which is what matters: progress is keyed by id alone.
+How quizzes are matched to notebooks: a notebook's questions live in its quiz file,
+``quizzes/<notebook stem>.json`` beside it (see :func:`quiz_file`), and the notebook shows them with
+``Quiz.show("<stem>:<name>")``. :func:`status_table` reads the ids from that file, never from the
+notebook's code, so it counts the same quizzes however the notebook imports ``Quiz``. Ids start with
+the notebook stem, which keeps them unique across the course: progress is keyed by id alone.
 
 Exercise self-checks call ``record_exercise(<notebook stem>, score, max_score)``.
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import html
 import json
@@ -219,59 +219,28 @@ def record_exercise(name: str, score: float, max_score: float) -> None:
 
 # --- which quizzes each notebook has ----------------------------------------------------------
 
-_QUIZ_KINDS = {"single", "multiple", "free"}
+QUIZ_DIR = "quizzes"
+"""The folder, beside the notebooks, that holds one quiz file per notebook."""
 
 
-def _code_cells(notebook: Path) -> Iterable[str]:
-    nb = json.loads(notebook.read_text(encoding="utf-8"))
-    for cell in nb.get("cells", []):
-        if cell.get("cell_type") == "code":
-            source = cell.get("source", "")
-            yield "".join(source) if isinstance(source, list) else source
-
-
-def _string_arg(call: ast.Call, keyword: str) -> str | None:
-    if call.args:
-        node: ast.expr | None = call.args[0]
-    else:
-        node = next((k.value for k in call.keywords if k.arg == keyword), None)
-    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+def quiz_file(notebook: Path) -> Path:
+    """The quiz file of ``notebook``: ``<its folder>/quizzes/<its stem>.json``."""
+    notebook = Path(notebook)
+    return notebook.parent / QUIZ_DIR / f"{notebook.stem}.json"
 
 
 def quiz_ids(notebook: Path) -> list[str]:
-    """Ids of the quizzes a notebook defines, in order, found by reading (not running) its code."""
-    notebook = Path(notebook)
-    ids: list[str] = []
-    for source in _code_cells(notebook):
-        if source.lstrip().startswith("%%"):
-            continue  # cell magic: not Python
-        lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
-        try:
-            tree = ast.parse("\n".join(lines))
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if not (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Attribute)
-                and isinstance(node.func.value, ast.Name)
-                and node.func.value.id == "Quiz"
-            ):
-                continue
-            if node.func.attr in _QUIZ_KINDS and (quiz_id := _string_arg(node, "quiz_id")):
-                ids.append(quiz_id)
-            elif node.func.attr == "from_file" and (name := _string_arg(node, "path")):
-                ids.extend(_file_quiz_ids(notebook.parent / name))
-    return list(dict.fromkeys(ids))
-
-
-def _file_quiz_ids(path: Path) -> list[str]:
+    """Ids of the notebook's quizzes, in order, read from its quiz file; [] if it has none."""
+    path = quiz_file(notebook)
+    if not path.is_file():
+        return []
     try:
         questions = json.loads(path.read_text(encoding="utf-8"))
-        return [q["id"] for q in questions if isinstance(q, dict) and isinstance(q.get("id"), str)]
+        ids = [q["id"] for q in questions if isinstance(q, dict) and isinstance(q.get("id"), str)]
     except (OSError, ValueError, TypeError) as err:
-        warnings.warn(f"Cannot read quiz ids from {path} ({err}); its quizzes are not counted.", stacklevel=3)
+        warnings.warn(f"Cannot read quiz ids from {path} ({err}); its quizzes are not counted.", stacklevel=2)
         return []
+    return list(dict.fromkeys(ids))
 
 
 # --- the status table -------------------------------------------------------------------------

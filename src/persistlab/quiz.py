@@ -1,20 +1,26 @@
-"""Quizzes written in the lesson notebook itself: single choice, multiple choice and free answer.
+"""Quizzes kept out of the notebook's code: single choice, multiple choice and free answer.
 
-A lesson author writes::
+A notebook's questions, with their right answers and explanations, live in its quiz file,
+``quizzes/<notebook stem>.json`` beside the notebook (a JSON list; see :meth:`Quiz.from_dict`)::
 
-    from persistlab.quiz import Quiz, Choice
+    [{"id": "01_why_persist:q1", "type": "single", "question": "What does `persist()` write?",
+      "choices": [{"text": "Only the vectors", "correct": false, "why": "The docstore is written too."},
+                  {"text": "Docstore, index store and vector stores", "correct": true, "why": "One file each."}],
+      "hint": "Open the persist folder."}]
 
-    Quiz.single("01_why_persist:q1", "What does `persist()` write?", [
-        Choice("Only the vectors", correct=False, why="The docstore and index store are written too."),
-        Choice("Docstore, index store and vector stores", correct=True, why="Each store gets its own JSON file."),
-    ], hint="Open the persist folder.")
+and the notebook cell holds one call, so nothing of the answer is on screen before the learner checks::
 
-In Jupyter the quiz is a widget: pick, press *Check*, read why each option is right or wrong.
-Where no widget can run (GitHub, nbconvert HTML, a terminal) the same output shows the question and
-lettered options as text, with the answers folded away. ``quiz.answer(["b"])`` checks an answer
-without a front end; the *Check* button runs the same code. Every checked answer is recorded in the
-learner's progress file (see :mod:`persistlab.progress`) under the quiz id, so keep ids stable and
-unique; prefix them with the notebook stem.
+    from persistlab.quiz import Quiz
+
+    Quiz.show("01_why_persist:q1")
+
+The part of the id before ``:`` names the quiz file. In Jupyter the quiz is a widget: pick, press
+*Check*, read why each option is right or wrong. Where no widget can run (GitHub, nbconvert HTML, a
+terminal) the same output shows the question and lettered options as text, with the answers folded
+away. ``quiz.answer(["b"])`` checks an answer without a front end; the *Check* button runs the same
+code. Every checked answer is recorded in the learner's progress file (see :mod:`persistlab.progress`,
+which reads the quiz ids from the same files) under the quiz id, so keep ids stable and unique.
+``Quiz.single/multiple/free`` build a question in code (for tests and experiments).
 
 DOM hooks for browser tests (CSS classes): ``persistlab-quiz`` (the whole quiz, plus
 ``persistlab-quiz-<kind>`` and ``persistlab-quiz-id-<id with . and : as ->``), ``persistlab-quiz-question``,
@@ -114,28 +120,37 @@ class Quiz:
 
     @classmethod
     def from_file(cls, path: str | Path) -> QuizSet:
-        """Load questions from a JSON file (a list of objects; see :meth:`from_dict`)."""
+        """All questions of a quiz file (a JSON list of objects; see :meth:`from_dict`)."""
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                f"Quiz file {path} not found (relative paths start at {Path.cwd()}); put it beside the notebook."
-            ) from None
-        except json.JSONDecodeError as err:
-            raise ValueError(f"Quiz file {path} is not valid JSON: {err}") from None
-        if not isinstance(data, list):
-            raise ValueError(f"Quiz file {path} must hold a JSON list of questions, not a {type(data).__name__}.")
         quizzes = []
-        for number, item in enumerate(data, 1):
+        for number, item in enumerate(read_questions(path), 1):
             try:
                 quizzes.append(cls.from_dict(item))
             except (TypeError, ValueError) as err:
                 raise ValueError(f"Quiz file {path}, question {number}: {err}") from None
-        ids = [q.id for q in quizzes]
-        if duplicates := sorted({i for i in ids if ids.count(i) > 1}):
-            raise ValueError(f"Quiz file {path}: ids must be unique, repeated: {', '.join(duplicates)}.")
         return QuizSet(quizzes)
+
+    @classmethod
+    def show(cls, quiz_id: str, folder: str | Path = ".") -> Quiz:
+        """The question ``quiz_id`` from its notebook's quiz file, ``<folder>/quizzes/<stem>.json``.
+
+        ``<stem>`` is the part of the id before ``:`` (``"04_error_recovery:no-index"`` is in
+        ``quizzes/04_error_recovery.json``); ``folder`` defaults to the current directory, which is
+        the notebook's folder when Jupyter runs it. Only this question's widget is built.
+        """
+        stem, colon, _ = quiz_id.partition(":") if isinstance(quiz_id, str) else ("", "", "")
+        if not (stem and colon):
+            raise ValueError(f"Quiz id {quiz_id!r} names no quiz file: write '<notebook stem>:<question name>'.")
+        path = Path(folder) / progress.QUIZ_DIR / f"{stem}.json"
+        questions = read_questions(path)
+        for number, item in enumerate(questions, 1):
+            if isinstance(item, dict) and item.get("id") == quiz_id:
+                try:
+                    return cls.from_dict(item)
+                except (TypeError, ValueError) as err:
+                    raise ValueError(f"Quiz file {path}, question {number}: {err}") from None
+        ids = ", ".join(str(item.get("id")) for item in questions if isinstance(item, dict))
+        raise KeyError(f"Quiz file {path} has no question {quiz_id!r}; it has: {ids}.")
 
     @classmethod
     def from_dict(cls, item: Any) -> Quiz:
@@ -376,6 +391,26 @@ class Quiz:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         return _bundle(self.widget, self.as_text(), self.as_html())
+
+
+def read_questions(path: str | Path) -> list[Any]:
+    """The JSON list of a quiz file, with its ids checked to be unique; errors name the file and the fix."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"Quiz file {path} not found (relative paths start at {Path.cwd()}); a notebook's quiz file is "
+            f"{progress.QUIZ_DIR}/<notebook stem>.json beside the notebook."
+        ) from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"Quiz file {path} is not valid JSON: {err}") from None
+    if not isinstance(data, list):
+        raise ValueError(f"Quiz file {path} must hold a JSON list of questions, not a {type(data).__name__}.")
+    ids = [item.get("id") for item in data if isinstance(item, dict)]
+    if duplicates := sorted({str(i) for i in ids if ids.count(i) > 1}):
+        raise ValueError(f"Quiz file {path}: ids must be unique, repeated: {', '.join(duplicates)}.")
+    return data
 
 
 def _bundle(widget: widgets.Widget, text: str, html_text: str) -> dict[str, Any]:
