@@ -16,7 +16,7 @@ from llama_index.core import Settings
 from llama_index.embeddings.openai import OpenAIEmbedding
 from llama_index.llms.openai import OpenAI
 
-from persistlab import meter
+from persistlab import faults, meter
 from persistlab.simulator import EMBEDDING_DIMENSIONS, REDUCIBLE_MODELS, SimulatorTransport
 from persistlab.tokens import use_bundled_encodings
 
@@ -56,7 +56,7 @@ def _connection() -> dict[str, Any]:
             "http_client": httpx.Client(event_hooks=meter.event_hooks()),
             "async_http_client": httpx.AsyncClient(event_hooks=meter.async_event_hooks()),
         }
-    transport = SimulatorTransport()
+    transport = SimulatorTransport(intercept=faults.intercept)
     return {
         "api_key": SIMULATED_API_KEY,
         "api_base": SIMULATED_API_BASE,
