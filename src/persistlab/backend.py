@@ -25,6 +25,7 @@ SIMULATOR, OPENAI = "simulator", "openai"
 SIMULATED_API_KEY = "sk-simulated-offline"
 """Placeholder key sent to the simulator. It is not a secret and opens nothing."""
 SIMULATED_API_BASE = "https://simulated-openai.invalid/v1"
+REAL_API_BASE = "https://api.openai.com"
 DEFAULT_EMBED_MODEL = "text-embedding-3-small"
 DEFAULT_CHAT_MODEL = "gpt-4o-mini"
 
@@ -93,9 +94,20 @@ def embedding_dimension(model: str, dimensions: int | None = None) -> int:
     return dimensions or EMBEDDING_DIMENSIONS[model]
 
 
+def api_base() -> str | None:
+    """The server the ``openai`` backend talks to when ``OPENAI_API_BASE`` names one (None: the real API)."""
+    base = os.environ.get("OPENAI_API_BASE", "").strip().rstrip("/")
+    return None if not base or base.startswith(REAL_API_BASE) else base
+
+
 def describe(embed_model: str = DEFAULT_EMBED_MODEL, llm: str = DEFAULT_CHAT_MODEL) -> str:
-    """One line saying which backend and models are in use."""
-    where = "the offline simulator (no network, no key)" if backend_name() == SIMULATOR else "the real OpenAI API"
+    """One line saying which backend (and server) and models are in use."""
+    if backend_name() == SIMULATOR:
+        where = "the offline simulator (no network, no key)"
+    elif api_base() is None:
+        where = "the real OpenAI API"
+    else:
+        where = f"the OpenAI-compatible server at {api_base()} (OPENAI_API_BASE)"
     return f"Backend: {where}; embeddings: {embed_model}; LLM: {llm}."
 
 

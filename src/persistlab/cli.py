@@ -108,6 +108,12 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_simulator(args: argparse.Namespace) -> int:
+    from persistlab.served import run
+
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="persistlab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -143,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("notebook", metavar="NOTEBOOK")
     cmd.add_argument("--timeout", type=int, default=120, help="seconds a cell may run (default 120)")
     cmd.set_defaults(func=_check)
+    cmd = commands.add_parser("serve-simulator", help="serve the offline OpenAI simulator on a loopback port; prints its base URL")
+    from persistlab.served import add_arguments
+
+    add_arguments(cmd)
+    cmd.set_defaults(func=_serve_simulator)
     return parser
 
 

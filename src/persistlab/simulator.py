@@ -84,9 +84,9 @@ def _features(text: str) -> dict[str, float]:
     return feats
 
 
-@lru_cache(maxsize=8)
-def _model_seed(model: str) -> int:
-    return zlib.crc32(("persistlab-sim:" + model).encode())
+@lru_cache(maxsize=16)
+def _model_seed(model: str, seed: int = 0) -> int:
+    return zlib.crc32(("persistlab-sim:" + model + (f":{seed}" if seed else "")).encode())
 
 
 @lru_cache(maxsize=500_000)
@@ -124,15 +124,16 @@ def _spread(matrix: np.ndarray) -> np.ndarray:
     return out
 
 
-def embed_vectors(texts: Iterable[str], model: str, dimensions: int | None = None) -> np.ndarray:
+def embed_vectors(texts: Iterable[str], model: str, dimensions: int | None = None, seed: int = 0) -> np.ndarray:
     """Embed ``texts`` as ``model`` would, shape ``(len(texts), dim)``, float32, unit length.
 
-    Deterministic across runs and processes. Raises ``ValueError`` for an unknown model or an
-    impossible ``dimensions``.
+    Deterministic across runs and processes. A non-zero ``seed`` gives every model a different,
+    equally good vector space (a served simulator's ``--seed``). Raises ``ValueError`` for an
+    unknown model or an impossible ``dimensions``.
     """
     out_dim = _check_model(model, dimensions)
     full = EMBEDDING_DIMENSIONS[model]
-    seed = _model_seed(model)
+    seed = _model_seed(model, seed)
     texts = list(texts)
     matrix = np.zeros((len(texts), full), dtype=np.float32)
     for row, text in enumerate(texts):
@@ -268,9 +269,9 @@ def _embedding_request(body: dict[str, Any]) -> tuple[str, list[str], int | None
     return model, texts, dimensions, total
 
 
-def _embeddings(body: dict[str, Any]) -> httpx.Response:
+def _embeddings(body: dict[str, Any], seed: int = 0) -> httpx.Response:
     model, texts, dimensions, tokens = _embedding_request(body)
-    matrix = embed_vectors(texts, model, dimensions)
+    matrix = embed_vectors(texts, model, dimensions, seed)
     as_base64 = body.get("encoding_format") == "base64"
     data = []
     for i, row in enumerate(matrix):
@@ -354,11 +355,12 @@ def _chat(body: dict[str, Any]) -> httpx.Response:
     return httpx.Response(200, content=b"".join(events), headers={"content-type": "text/event-stream"})
 
 
-def handle(request: httpx.Request) -> httpx.Response:
+def handle(request: httpx.Request, seed: int = 0) -> httpx.Response:
     """Answer one OpenAI API request the way the real service would, but offline.
 
     Refused requests get the real service's status code and ``{"error": {...}}`` body. This
     function never injects faults (:mod:`persistlab.faults` does that in the transports).
+    ``seed`` changes every embedding vector (see :func:`embed_vectors`).
     """
     if request.method != "POST":
         return _error(404, f"The simulator does not serve {request.method} {request.url.path}.")
@@ -371,7 +373,7 @@ def handle(request: httpx.Request) -> httpx.Response:
     path = request.url.path.rstrip("/")
     try:
         if path.endswith("/embeddings"):
-            return _embeddings(body)
+            return _embeddings(body, seed)
         if path.endswith("/chat/completions"):
             return _chat(body)
     except ApiError as refused:
