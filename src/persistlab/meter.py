@@ -16,6 +16,7 @@ dropped connection) are counted apart, in ``failed_requests``, and so are ``retr
 from __future__ import annotations
 
 import json
+import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -178,9 +179,51 @@ def _kind(request: httpx.Request) -> str | None:
     return "embedding" if path.endswith("/embeddings") else "chat" if path.endswith("/chat/completions") else None
 
 
+SPEND_CAP_ENV = "PERSISTLAB_SPEND_CAP_USD"
+"""When set, a request whose estimated cost would take this process's total past it is not sent."""
+
+
+class SpendCapReached(BaseException):
+    """A request would exceed ``PERSISTLAB_SPEND_CAP_USD``. A ``BaseException``, like
+    ``KeyboardInterrupt``, so that no client retries it and no ``except Exception`` hides it."""
+
+
+def estimated_cost(request: httpx.Request, kind: str) -> float:
+    """Upper estimate in USD of one request, before it is sent (chat output counted as its max_tokens or 1,000)."""
+    from persistlab.tokens import count_tokens
+
+    try:
+        sent: dict[str, Any] = json.loads(request.content or b"{}")
+    except (json.JSONDecodeError, httpx.RequestNotRead):
+        return 0.0
+    model = str(sent.get("model", ""))
+    if kind == "embedding":
+        texts = sent.get("input")
+        texts = [texts] if isinstance(texts, str) else [t for t in texts or [] if isinstance(t, str)]
+        return embedding_cost(sum(count_tokens(t, model) for t in texts), model)
+    price_in, price_out = CHAT_PRICES_PER_MILLION_TOKENS.get(model, (0.0, 0.0))
+    prompt = sum(count_tokens(str(m.get("content", "")), model) for m in sent.get("messages") or [] if isinstance(m, dict))
+    output = int(sent.get("max_completion_tokens") or sent.get("max_tokens") or 1000)
+    return (prompt * price_in + output * price_out) / 1_000_000
+
+
+def _check_spend_cap(request: httpx.Request, kind: str) -> None:
+    cap = os.environ.get(SPEND_CAP_ENV)
+    if not cap:
+        return
+    spent = usage.cost_usd + usage.chat_cost_usd
+    estimate = estimated_cost(request, kind)
+    if spent + estimate > float(cap):
+        raise SpendCapReached(
+            f"Not sent: this {kind} request (about ${estimate:.6f}) would take the spend past the cap of "
+            f"${float(cap):.6f} ({SPEND_CAP_ENV}); spent so far ${spent:.6f}."
+        )
+
+
 def _on_request(request: httpx.Request) -> None:
     kind = _kind(request)
     if kind is not None:
+        _check_spend_cap(request, kind)
         try:
             retry = int(request.headers.get("x-stainless-retry-count", "0")) > 0
         except ValueError:
