@@ -16,7 +16,7 @@ from llama_index.core import Settings
 from llama_index.embeddings.openai import OpenAIEmbedding
 from llama_index.llms.openai import OpenAI
 
-from persistlab import meter
+from persistlab import faults, meter
 from persistlab.simulator import EMBEDDING_DIMENSIONS, REDUCIBLE_MODELS, SimulatorTransport
 from persistlab.tokens import use_bundled_encodings
 
@@ -25,6 +25,7 @@ SIMULATOR, OPENAI = "simulator", "openai"
 SIMULATED_API_KEY = "sk-simulated-offline"
 """Placeholder key sent to the simulator. It is not a secret and opens nothing."""
 SIMULATED_API_BASE = "https://simulated-openai.invalid/v1"
+REAL_API_BASE = "https://api.openai.com"
 DEFAULT_EMBED_MODEL = "text-embedding-3-small"
 DEFAULT_CHAT_MODEL = "gpt-4o-mini"
 
@@ -56,7 +57,7 @@ def _connection() -> dict[str, Any]:
             "http_client": httpx.Client(event_hooks=meter.event_hooks()),
             "async_http_client": httpx.AsyncClient(event_hooks=meter.async_event_hooks()),
         }
-    transport = SimulatorTransport()
+    transport = SimulatorTransport(intercept=faults.intercept)
     return {
         "api_key": SIMULATED_API_KEY,
         "api_base": SIMULATED_API_BASE,
@@ -93,9 +94,20 @@ def embedding_dimension(model: str, dimensions: int | None = None) -> int:
     return dimensions or EMBEDDING_DIMENSIONS[model]
 
 
+def api_base() -> str | None:
+    """The server the ``openai`` backend talks to when ``OPENAI_API_BASE`` names one (None: the real API)."""
+    base = os.environ.get("OPENAI_API_BASE", "").strip().rstrip("/")
+    return None if not base or base.startswith(REAL_API_BASE) else base
+
+
 def describe(embed_model: str = DEFAULT_EMBED_MODEL, llm: str = DEFAULT_CHAT_MODEL) -> str:
-    """One line saying which backend and models are in use."""
-    where = "the offline simulator (no network, no key)" if backend_name() == SIMULATOR else "the real OpenAI API"
+    """One line saying which backend (and server) and models are in use."""
+    if backend_name() == SIMULATOR:
+        where = "the offline simulator (no network, no key)"
+    elif api_base() is None:
+        where = "the real OpenAI API"
+    else:
+        where = f"the OpenAI-compatible server at {api_base()} (OPENAI_API_BASE)"
     return f"Backend: {where}; embeddings: {embed_model}; LLM: {llm}."
 
 

@@ -108,6 +108,32 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_simulator(args: argparse.Namespace) -> int:
+    from persistlab.served import run
+
+    return run(args)
+
+
+def _check_real_service(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
+    from persistlab.realcheck import CheckError, check
+    from persistlab.served import served_simulator
+
+    lessons = [Path(p) for p in args.lessons] if args.lessons else sorted(Path("lessons").glob("0[0-6]_*.ipynb"))
+    if not lessons:
+        print("persistlab check-real-service: no lessons found; run it from the course folder or pass --lessons",
+              file=sys.stderr)
+        return 2
+    try:
+        with (served_simulator(seed=0) if args.served_simulator else nullcontext()) as served:
+            api_base = served.base_url if served is not None else args.api_base
+            return check(lessons, args.max_usd, api_base=api_base, timeout=args.timeout)
+    except CheckError as err:
+        print(f"persistlab check-real-service: {err}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="persistlab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -143,6 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("notebook", metavar="NOTEBOOK")
     cmd.add_argument("--timeout", type=int, default=120, help="seconds a cell may run (default 120)")
     cmd.set_defaults(func=_check)
+    cmd = commands.add_parser("serve-simulator", help="serve the offline OpenAI simulator on a loopback port; prints its base URL")
+    from persistlab.served import add_arguments
+
+    add_arguments(cmd)
+    cmd.set_defaults(func=_serve_simulator)
+    cmd = commands.add_parser("check-real-service",
+                              help="maintainers: run lessons on the real API under a spend cap and compare with the simulator")
+    cmd.add_argument("--max-usd", type=float, help="spend cap in US dollars (required), e.g. 0.01")
+    cmd.add_argument("--api-base", help="an OpenAI-compatible server instead of the real API")
+    cmd.add_argument("--served-simulator", action="store_true",
+                     help="compare against the simulator served over loopback (what CI does; no key needed)")
+    cmd.add_argument("--lessons", nargs="+", metavar="NOTEBOOK", help="default: lessons/00_* to 06_*")
+    cmd.add_argument("--timeout", type=int, default=600, help="seconds a cell may run (default 600)")
+    cmd.set_defaults(func=_check_real_service)
     return parser
 
 

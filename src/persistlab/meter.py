@@ -7,11 +7,16 @@ total from :data:`usage`, or measure one block::
     with metered() as m:
         index = VectorStoreIndex.from_documents(docs)
     print(m.requests, m.texts, m.tokens, m.cost_usd)
+
+``requests`` counts answered requests only. Requests that failed (an error status, a timeout, a
+dropped connection) are counted apart, in ``failed_requests``, and so are ``retries``: requests the
+``openai`` client sent again after a failure, as its ``x-stainless-retry-count`` header says.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,8 +50,17 @@ def embedding_cost(tokens: int, model: str) -> float:
 
 @dataclass
 class Usage:
-    """Counts of API use. ``requests``, ``texts``, ``tokens`` and ``cost_usd`` are for embeddings."""
+    """Counts of API use. ``requests``, ``texts``, ``tokens`` and ``cost_usd`` are for embeddings.
 
+    ``attempts`` counts every embeddings request sent, ``requests`` those answered successfully;
+    ``failed_requests`` is the difference. ``retries`` counts the attempts the openai client marked
+    as retries (``x-stainless-retry-count`` above 0; LlamaIndex's own outer retries start again at 0).
+    """
+
+    attempts: int = 0
+    retries: int = 0
+    chat_attempts: int = 0
+    chat_retries: int = 0
     requests: int = 0
     texts: int = 0
     tokens: int = 0
@@ -76,6 +90,16 @@ class Usage:
         self.chat_output_tokens += output_tokens
         self.chat_cost_usd += (input_tokens * price_in + output_tokens * price_out) / 1_000_000
 
+    @property
+    def failed_requests(self) -> int:
+        """Embeddings requests sent that got no successful answer (error status, timeout, no connection)."""
+        return max(0, self.attempts - self.requests)
+
+    @property
+    def chat_failed_requests(self) -> int:
+        """Chat requests sent that got no successful answer."""
+        return max(0, self.chat_attempts - self.chat_requests)
+
     def reset(self) -> None:
         """Set every count back to zero."""
         fresh = Usage()
@@ -87,11 +111,15 @@ class Usage:
             f"embedding requests: {self.requests}, texts embedded: {self.texts}, "
             f"input tokens: {self.tokens}, estimated cost: ${self.cost_usd:.6f}"
         )
-        if self.chat_requests:
+        if self.failed_requests or self.retries:
+            line += f" (failed requests: {self.failed_requests}, retries: {self.retries})"
+        if self.chat_requests or self.chat_attempts:
             line += (
                 f"; LLM requests: {self.chat_requests}, tokens in/out: {self.chat_input_tokens}/"
                 f"{self.chat_output_tokens}, estimated cost: ${self.chat_cost_usd:.6f}"
             )
+            if self.chat_failed_requests or self.chat_retries:
+                line += f" (failed LLM requests: {self.chat_failed_requests}, retries: {self.chat_retries})"
         return line
 
     def __str__(self) -> str:
@@ -130,6 +158,81 @@ def record_chat(model: str, input_tokens: int, output_tokens: int) -> None:
     with _lock:
         for target in (usage, *_scopes):
             target._add_chat(model, input_tokens, output_tokens)
+
+
+def record_attempt(kind: str, retry: bool) -> None:
+    """Add one request sent (``kind`` "embedding" or "chat"; ``retry`` if the client re-sent it)."""
+    with _lock:
+        for target in (usage, *_scopes):
+            if kind == "embedding":
+                target.attempts += 1
+                target.retries += retry
+            else:
+                target.chat_attempts += 1
+                target.chat_retries += retry
+
+
+def _kind(request: httpx.Request) -> str | None:
+    if request.method != "POST":
+        return None
+    path = request.url.path.rstrip("/")
+    return "embedding" if path.endswith("/embeddings") else "chat" if path.endswith("/chat/completions") else None
+
+
+SPEND_CAP_ENV = "PERSISTLAB_SPEND_CAP_USD"
+"""When set, a request whose estimated cost would take this process's total past it is not sent."""
+
+
+class SpendCapReached(BaseException):
+    """A request would exceed ``PERSISTLAB_SPEND_CAP_USD``. A ``BaseException``, like
+    ``KeyboardInterrupt``, so that no client retries it and no ``except Exception`` hides it."""
+
+
+def estimated_cost(request: httpx.Request, kind: str) -> float:
+    """Upper estimate in USD of one request, before it is sent (chat output counted as its max_tokens or 1,000)."""
+    from persistlab.tokens import count_tokens
+
+    try:
+        sent: dict[str, Any] = json.loads(request.content or b"{}")
+    except (json.JSONDecodeError, httpx.RequestNotRead):
+        return 0.0
+    model = str(sent.get("model", ""))
+    if kind == "embedding":
+        texts = sent.get("input")
+        texts = [texts] if isinstance(texts, str) else [t for t in texts or [] if isinstance(t, str)]
+        return embedding_cost(sum(count_tokens(t, model) for t in texts), model)
+    price_in, price_out = CHAT_PRICES_PER_MILLION_TOKENS.get(model, (0.0, 0.0))
+    prompt = sum(count_tokens(str(m.get("content", "")), model) for m in sent.get("messages") or [] if isinstance(m, dict))
+    output = int(sent.get("max_completion_tokens") or sent.get("max_tokens") or 1000)
+    return (prompt * price_in + output * price_out) / 1_000_000
+
+
+def _check_spend_cap(request: httpx.Request, kind: str) -> None:
+    cap = os.environ.get(SPEND_CAP_ENV)
+    if not cap:
+        return
+    spent = usage.cost_usd + usage.chat_cost_usd
+    estimate = estimated_cost(request, kind)
+    if spent + estimate > float(cap):
+        raise SpendCapReached(
+            f"Not sent: this {kind} request (about ${estimate:.6f}) would take the spend past the cap of "
+            f"${float(cap):.6f} ({SPEND_CAP_ENV}); spent so far ${spent:.6f}."
+        )
+
+
+def _on_request(request: httpx.Request) -> None:
+    kind = _kind(request)
+    if kind is not None:
+        _check_spend_cap(request, kind)
+        try:
+            retry = int(request.headers.get("x-stainless-retry-count", "0")) > 0
+        except ValueError:
+            retry = False
+        record_attempt(kind, retry)
+
+
+async def _on_request_async(request: httpx.Request) -> None:
+    _on_request(request)
 
 
 def _observe(request: httpx.Request, response: httpx.Response, body: bytes | None) -> None:
@@ -172,9 +275,9 @@ async def _on_response_async(response: httpx.Response) -> None:
 
 def event_hooks() -> dict[str, list[Any]]:
     """``event_hooks=`` for an ``httpx.Client`` whose OpenAI traffic should be metered."""
-    return {"response": [_on_response]}
+    return {"request": [_on_request], "response": [_on_response]}
 
 
 def async_event_hooks() -> dict[str, list[Any]]:
     """``event_hooks=`` for an ``httpx.AsyncClient`` whose OpenAI traffic should be metered."""
-    return {"response": [_on_response_async]}
+    return {"request": [_on_request_async], "response": [_on_response_async]}

@@ -13,6 +13,10 @@ the way the real API does: truncate the full vector, then renormalise.
 
 The chat model answers extractively: it returns the context sentence that best matches the query
 and never invents text.
+
+Requests the real service refuses are refused here with the same status code and error body, so
+the ``openai`` client raises the same exception class (see :func:`handle`). Which messages were
+checked against errors the real service sent is said next to each one.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import re
 import math
 import zlib
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import httpx
 import numpy as np
@@ -39,6 +43,16 @@ EMBEDDING_DIMENSIONS: dict[str, int] = {
 
 REDUCIBLE_MODELS = frozenset({"text-embedding-3-small", "text-embedding-3-large"})
 """Models whose output can be shortened with ``dimensions=``."""
+
+CHAT_MODELS = frozenset({"gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1", "gpt-4.1-nano", "gpt-3.5-turbo"})
+"""Chat models the simulator answers for; any other name gets the real service's 404 ``model_not_found``."""
+
+MAX_INPUT_TOKENS = 8192
+"""Most tokens one embedding input may have (``CreateEmbeddingRequest.input`` in OpenAI's API description)."""
+MAX_INPUTS = 2048
+"""Most inputs one embeddings request may carry."""
+MAX_REQUEST_TOKENS = 300_000
+"""Most tokens summed over the inputs of one embeddings request."""
 
 
 _STOPWORDS = frozenset(
@@ -70,9 +84,9 @@ def _features(text: str) -> dict[str, float]:
     return feats
 
 
-@lru_cache(maxsize=8)
-def _model_seed(model: str) -> int:
-    return zlib.crc32(("persistlab-sim:" + model).encode())
+@lru_cache(maxsize=16)
+def _model_seed(model: str, seed: int = 0) -> int:
+    return zlib.crc32(("persistlab-sim:" + model + (f":{seed}" if seed else "")).encode())
 
 
 @lru_cache(maxsize=500_000)
@@ -110,15 +124,16 @@ def _spread(matrix: np.ndarray) -> np.ndarray:
     return out
 
 
-def embed_vectors(texts: Iterable[str], model: str, dimensions: int | None = None) -> np.ndarray:
+def embed_vectors(texts: Iterable[str], model: str, dimensions: int | None = None, seed: int = 0) -> np.ndarray:
     """Embed ``texts`` as ``model`` would, shape ``(len(texts), dim)``, float32, unit length.
 
-    Deterministic across runs and processes. Raises ``ValueError`` for an unknown model or an
-    impossible ``dimensions``.
+    Deterministic across runs and processes. A non-zero ``seed`` gives every model a different,
+    equally good vector space (a served simulator's ``--seed``). Raises ``ValueError`` for an
+    unknown model or an impossible ``dimensions``.
     """
     out_dim = _check_model(model, dimensions)
     full = EMBEDDING_DIMENSIONS[model]
-    seed = _model_seed(model)
+    seed = _model_seed(model, seed)
     texts = list(texts)
     matrix = np.zeros((len(texts), full), dtype=np.float32)
     for row, text in enumerate(texts):
@@ -174,26 +189,89 @@ def extractive_answer(prompt: str) -> str:
 
 # --- HTTP transport -------------------------------------------------------------------------
 
+_API_REFERENCE = "Please check the API reference: https://platform.openai.com/docs/api-reference."
 
-def _json_response(payload: dict[str, Any], status: int = 200) -> httpx.Response:
-    return httpx.Response(status, json=payload, headers={"x-request-id": "simulated"})
+
+class ApiError(Exception):
+    """A request the real service refuses: the status code and the ``error`` object it answers with."""
+
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind, self.param, self.code = status, message, kind, param, code
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body, shaped as OpenAI's ``ErrorResponse``."""
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+
+    def response(self, headers: dict[str, str] | None = None) -> httpx.Response:
+        return _json_response(self.body(), self.status, headers)
+
+
+def _json_response(payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> httpx.Response:
+    return httpx.Response(status, json=payload, headers={"x-request-id": "simulated", **(headers or {})})
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error") -> httpx.Response:
-    return _json_response({"error": {"message": message, "type": kind, "param": None, "code": None}}, status)
+    return ApiError(status, message, kind).response()
 
 
-def _embeddings(body: dict[str, Any]) -> httpx.Response:
-    model = body.get("model", "")
+def _model_not_found(model: str) -> ApiError:
+    # Confirmed: the real service's 404 for an unknown model (NotFoundError in the openai client).
+    return ApiError(404, f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found")
+
+
+def _embedding_request(body: dict[str, Any]) -> tuple[str, list[str], int | None, int]:
+    """Check an embeddings request as the real service does; return (model, texts, dimensions, tokens)."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        # Not confirmed against the real service (wording of OpenAI's other missing-parameter errors).
+        raise ApiError(400, "you must provide a model parameter", param="model")
+    if model in CHAT_MODELS:
+        # Confirmed: 403 (PermissionDeniedError) for a chat model on /embeddings.
+        raise ApiError(403, "You are not allowed to generate embeddings from this model")
+    if model not in EMBEDDING_DIMENSIONS:
+        raise _model_not_found(model)
+    dimensions = body.get("dimensions")
+    if dimensions is not None:
+        if model not in REDUCIBLE_MODELS:
+            # Confirmed: text-embedding-ada-002 with dimensions= (even its own 1536).
+            raise ApiError(400, "This model does not support specifying dimensions.")
+        full = EMBEDDING_DIMENSIONS[model]
+        if not isinstance(dimensions, int) or isinstance(dimensions, bool) or not 1 <= dimensions <= full:
+            # Not confirmed against the real service: its wording for this case was not found; the status is.
+            raise ApiError(400, f"Invalid value for 'dimensions' = {dimensions}. It must be between 1 and {full} "
+                                f"for {model}.", param="dimensions")
     texts = body.get("input")
     if isinstance(texts, str):
         texts = [texts]
+    invalid_input = ApiError(400, f"'$.input' is invalid. {_API_REFERENCE}")
     if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-        return _error(400, "input must be a string or a list of strings (token arrays are not simulated).")
-    try:
-        matrix = embed_vectors(texts, model, body.get("dimensions"))
-    except ValueError as exc:
-        return _error(400 if model in EMBEDDING_DIMENSIONS else 404, str(exc))
+        # Token arrays are valid for the real service but not simulated.
+        raise ApiError(400, "input must be a string or a list of strings (token arrays are not simulated).")
+    # Confirmed for an empty string and for a list holding one. Not confirmed: an empty list and more
+    # than 2048 inputs (reported with the same '$.input' wording, the second with a longer message).
+    if not texts or len(texts) > MAX_INPUTS or any(t == "" for t in texts):
+        raise invalid_input
+    total = 0
+    for text in texts:
+        tokens = count_tokens(text, model)
+        if tokens > MAX_INPUT_TOKENS:
+            # Confirmed: the real service's message for an input over the model's 8192 tokens.
+            raise ApiError(400, f"This model's maximum context length is {MAX_INPUT_TOKENS} tokens, however you "
+                                f"requested {tokens} tokens ({tokens} in your prompt; 0 for the completion). "
+                                "Please reduce your prompt; or completion length.")
+        total += tokens
+    if total > MAX_REQUEST_TOKENS:
+        # Confirmed: message, type and code of the per-request total limit.
+        raise ApiError(400, f"Requested {total} tokens, max {MAX_REQUEST_TOKENS} tokens per request",
+                       kind="max_tokens_per_request", code="max_tokens_per_request")
+    return model, texts, dimensions, total
+
+
+def _embeddings(body: dict[str, Any], seed: int = 0) -> httpx.Response:
+    model, texts, dimensions, tokens = _embedding_request(body)
+    matrix = embed_vectors(texts, model, dimensions, seed)
     as_base64 = body.get("encoding_format") == "base64"
     data = []
     for i, row in enumerate(matrix):
@@ -202,7 +280,6 @@ def _embeddings(body: dict[str, Any]) -> httpx.Response:
         else:
             embedding = [float(x) for x in row]
         data.append({"object": "embedding", "index": i, "embedding": embedding})
-    tokens = sum(count_tokens(t, model) for t in texts)
     return _json_response(
         {"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
     )
@@ -218,9 +295,33 @@ def _prompt_of(messages: list[dict[str, Any]]) -> str:
     return ""
 
 
+def _chat_request(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """Check a chat completions request as the real service does; return (model, messages)."""
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        # Not confirmed against the real service.
+        raise ApiError(400, "Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
+    if model in EMBEDDING_DIMENSIONS:
+        # Not confirmed against the real service: status and wording as remembered, not found in reports.
+        raise ApiError(404, "This is not a chat model and thus not supported in the v1/chat/completions endpoint.",
+                       param="model")
+    if model not in CHAT_MODELS:
+        raise _model_not_found(model)
+    if "messages" not in body:
+        # Not confirmed against the real service.
+        raise ApiError(400, "Missing required parameter: 'messages'.", param="messages", code="missing_required_parameter")
+    messages = body["messages"]
+    if isinstance(messages, list) and not messages:
+        # Confirmed: message, param and code for an empty messages list.
+        raise ApiError(400, "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an "
+                            "empty array instead.", param="messages", code="empty_array")
+    if not isinstance(messages, list) or not all(isinstance(m, dict) for m in messages):
+        raise ApiError(400, f"Invalid type for 'messages': expected an array of objects. {_API_REFERENCE}", param="messages")
+    return model, messages
+
+
 def _chat(body: dict[str, Any]) -> httpx.Response:
-    model = body.get("model", "")
-    messages = body.get("messages") or []
+    model, messages = _chat_request(body)
     answer = extractive_answer(_prompt_of(messages))
     prompt_tokens = sum(count_tokens(str(m.get("content", "")), model) for m in messages)
     completion_tokens = count_tokens(answer, model)
@@ -233,7 +334,7 @@ def _chat(body: dict[str, Any]) -> httpx.Response:
     if not body.get("stream"):
         choice = {
             "index": 0,
-            "message": {"role": "assistant", "content": answer},
+            "message": {"role": "assistant", "content": answer, "refusal": None},
             "finish_reason": "stop",
             "logprobs": None,
         }
@@ -254,29 +355,57 @@ def _chat(body: dict[str, Any]) -> httpx.Response:
     return httpx.Response(200, content=b"".join(events), headers={"content-type": "text/event-stream"})
 
 
-def handle(request: httpx.Request) -> httpx.Response:
-    """Answer one OpenAI API request the way the real service would, but offline."""
+def handle(request: httpx.Request, seed: int = 0) -> httpx.Response:
+    """Answer one OpenAI API request the way the real service would, but offline.
+
+    Refused requests get the real service's status code and ``{"error": {...}}`` body. This
+    function never injects faults (:mod:`persistlab.faults` does that in the transports).
+    ``seed`` changes every embedding vector (see :func:`embed_vectors`).
+    """
     if request.method != "POST":
         return _error(404, f"The simulator does not serve {request.method} {request.url.path}.")
     try:
         body = json.loads(request.content or b"{}")
     except json.JSONDecodeError:
-        return _error(400, "Request body is not valid JSON.")
+        return _error(400, "We could not parse the JSON body of your request.")
+    if not isinstance(body, dict):
+        return _error(400, "We could not parse the JSON body of your request.")
     path = request.url.path.rstrip("/")
-    if path.endswith("/embeddings"):
-        return _embeddings(body)
-    if path.endswith("/chat/completions"):
-        return _chat(body)
+    try:
+        if path.endswith("/embeddings"):
+            return _embeddings(body, seed)
+        if path.endswith("/chat/completions"):
+            return _chat(body)
+    except ApiError as refused:
+        return refused.response()
     return _error(404, f"The simulator does not serve {path}; it answers /embeddings and /chat/completions.")
 
 
+Intercept = Callable[[httpx.Request], "httpx.Response | None"]
+"""Called before the simulator answers: a response to send instead, or None (may raise httpx errors)."""
+
+
 class SimulatorTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
-    """An ``httpx`` transport (sync and async) that answers OpenAI requests in process."""
+    """An ``httpx`` transport (sync and async) that answers OpenAI requests in process.
+
+    ``intercept`` (e.g. :func:`persistlab.faults.intercept`) may answer a request first, with an
+    error response or by raising ``httpx.TimeoutException``, to simulate a failing service.
+    """
+
+    def __init__(self, intercept: Intercept | None = None) -> None:
+        self._intercept = intercept
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        if self._intercept is not None:
+            replaced = self._intercept(request)
+            if replaced is not None:
+                return replaced
+        return handle(request)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         request.read()
-        return handle(request)
+        return self._answer(request)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
-        return handle(request)
+        return self._answer(request)

@@ -1,0 +1,32 @@
+"""Lesson 7's checkpointed build, driven from the lesson itself: a failure costs only the failed batch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import openai
+import pytest
+
+import persistlab
+from persistlab import faults
+from persistlab.corpus import load_documents
+from tests.notebook_recipes import recipes
+
+LESSON = Path(__file__).resolve().parents[1] / "lessons" / "07_when_embedding_fails.ipynb"
+
+
+def test_a_failed_build_resumes_from_its_checkpoint_and_pays_only_the_rest(tmp_path: Path) -> None:
+    build_with_checkpoints = recipes(LESSON)["build_with_checkpoints"]
+    documents = load_documents()[:12]
+    model = persistlab.embedding_model(embed_batch_size=10, max_retries=0)
+    with faults.inject("server_error", on=[2]), persistlab.metered() as first, \
+            pytest.raises(openai.InternalServerError):
+        build_with_checkpoints(documents, tmp_path, model, batch_size=4)
+    assert (first.requests, first.texts, first.failed_requests) == (1, 4, 1)
+    with persistlab.metered() as resumed:
+        index = build_with_checkpoints(documents, tmp_path, model, batch_size=4)
+    assert (resumed.requests, resumed.texts) == (2, 8)  # the 4 saved documents are not embedded again
+    assert sorted(index.ref_doc_info) == sorted(d.id_ for d in documents)
+    with persistlab.metered() as again:
+        build_with_checkpoints(documents, tmp_path, model, batch_size=4)
+    assert again.requests == 0

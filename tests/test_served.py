@@ -1,0 +1,81 @@
+"""The simulator served over loopback HTTP in a child process: the real network path, offline."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import openai
+import pytest
+
+from persistlab import backend
+from persistlab.served import served_simulator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    with served_simulator() as served:
+        yield served
+
+
+def _client(base_url: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=base_url, api_key="sk-placeholder", max_retries=0)
+
+
+def test_it_answers_like_the_in_process_simulator_and_refuses_the_same(server) -> None:
+    from persistlab.simulator import embed_vectors
+
+    client = _client(server.base_url)
+    before = server.counts()
+    served = client.embeddings.create(model="text-embedding-3-small", input=["salt cures ham"]).data[0].embedding
+    np.testing.assert_allclose(served, embed_vectors(["salt cures ham"], "text-embedding-3-small")[0], rtol=1e-6)
+    with pytest.raises(openai.BadRequestError, match="maximum context length is 8192 tokens"):
+        client.embeddings.create(model="text-embedding-3-small", input=" ".join(["salt"] * 9000))
+    stream = client.chat.completions.create(model="gpt-4o-mini", stream=True, messages=[{"role": "user", "content":
+        "Context information is below.\n-----\nIce houses kept ice.\n-----\nQuery: ice?\nAnswer: "}])
+    assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "Ice houses kept ice."
+    after = server.counts()
+    assert (after["embeddings"] - before["embeddings"], after["chat"] - before["chat"]) == (2, 1)
+    assert after["failed"] - before["failed"] == 1
+
+
+def test_a_seed_changes_every_vector_and_faults_come_from_the_parent() -> None:
+    with served_simulator(seed=7, fault_spec="rate_limit:on=1") as other:
+        client = _client(other.base_url)
+        with pytest.raises(openai.RateLimitError):
+            client.embeddings.create(model="text-embedding-3-small", input=["salt"])
+        seeded = np.array(client.embeddings.create(model="text-embedding-3-small", input=["salt"]).data[0].embedding)
+        assert other.counts() == {"embeddings": 2, "chat": 0, "other": 0, "failed": 1}
+    from persistlab.simulator import embed_vectors
+
+    assert abs(float(seeded @ embed_vectors(["salt"], "text-embedding-3-small")[0])) < 0.1
+
+
+def test_the_banner_names_the_server(monkeypatch, server) -> None:
+    monkeypatch.setenv("PERSISTLAB_BACKEND", "openai")
+    monkeypatch.setenv("OPENAI_API_BASE", server.base_url)
+    assert f"the OpenAI-compatible server at {server.base_url} (OPENAI_API_BASE)" in backend.describe()
+    monkeypatch.delenv("OPENAI_API_BASE")
+    assert "Backend: the real OpenAI API;" in backend.describe()
+
+
+def test_lessons_00_and_02_run_unchanged_over_the_socket(server, tmp_path) -> None:
+    sanitize = tmp_path / "banner.cfg"
+    sanitize.write_text("[banner]\nregex: Backend: [^;\\n]*;\nreplace: Backend: BACKEND;\n")
+    env = {**os.environ, **server.env()}
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval", "--nbval-sanitize-with",
+         str(sanitize), "lessons/00_start_here.ipynb", "lessons/02_reload_correctly.ipynb"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    print(f"lessons 00 and 02 over the socket: {time.monotonic() - start:.1f} s")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    counts = server.counts()
+    assert counts["embeddings"] > 0  # the notebooks really went over the socket
