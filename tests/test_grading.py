@@ -1,10 +1,10 @@
 """The whole grading cycle, end to end, with the real nbgrader CLI behind the ``persistlab`` commands.
 
-Two temporary copies of the course (never the working tree), one with the first exercise and one with
-the others, each go through: release, every reference submission autograded in one parallel pass,
-feedback, export (the first also has an LMS zip collected; the second has one exercise graded again,
-serially, which must give identical grades). Each copy's tests form one ``xdist_group``, so the two
-end-to-end runs proceed on two workers at once; each runs once per test session.
+Two temporary copies of the course (never the working tree), one with the first exercise (this module)
+and one with the others (tests/test_grading_others.py), each go through: release, every reference
+submission autograded in one parallel pass, feedback, export (the first also has an LMS zip collected;
+the second has one exercise graded again, serially, which must give identical grades). Two modules, so
+that ``--dist loadscope`` runs the two end-to-end runs on two workers at once, each once per session.
 
 Reference submissions are patches on the solution (``tests/submissions/``), each declaring the
 points every test cell must give it. Hostile ones (endless loops, a dying kernel, meter tampering)
@@ -114,11 +114,6 @@ class Graded:
 
 PARTS = {"first": [FIRST], "rest": [e for e in EXERCISES if e != FIRST]}
 """The exercises of each course copy. The first exercise has the most (and the hostile) submissions."""
-FIRST_GROUP, REST_GROUP = (pytest.mark.xdist_group(f"grading-{part}") for part in PARTS)
-
-
-def part_of(exercise: str) -> str:
-    return "first" if exercise == FIRST else "rest"
 
 
 def _grade(tmp_path_factory: pytest.TempPathFactory, part: str) -> Graded:
@@ -158,27 +153,14 @@ def graded_first(tmp_path_factory: pytest.TempPathFactory) -> Graded:
     return _grade(tmp_path_factory, "first")
 
 
-@pytest.fixture(scope="module")
-def graded_rest(tmp_path_factory: pytest.TempPathFactory) -> Graded:
-    if not PARTS["rest"]:
-        pytest.skip("the course has a single exercise")
-    return _grade(tmp_path_factory, "rest")
-
-
 @pytest.fixture()
 def graded(graded_first: Graded) -> Graded:
     """The course copy holding the first exercise (for the tests of its special submissions and of collect)."""
     return graded_first
 
 
-def by_part(request: pytest.FixtureRequest, part: str, fixture: str = "graded") -> Any:
-    return request.getfixturevalue(f"{fixture}_{part}")
 
 
-EACH_PART = [pytest.param(part, marks=FIRST_GROUP if part == "first" else REST_GROUP, id=part) for part in PARTS]
-
-
-@FIRST_GROUP
 def test_collect_files_each_submission_under_its_student(graded: Graded) -> None:
     expected = sorted(student(n) for n in submissions.names(COLLECTED_BY_ZIP))
     assert f"collected {len(expected)} submission(s) of {COLLECTED_BY_ZIP}: {', '.join(expected)}" in graded.collect_output
@@ -188,26 +170,27 @@ def test_collect_files_each_submission_under_its_student(graded: Graded) -> None
     assert not (graded.course / "submitted" / "latecomer").exists()
 
 
-def _reference_cases() -> list[Any]:
+def reference_cases(exercises: list[str]) -> list[Any]:
     cases = []
-    for exercise in EXERCISES:
+    for exercise in exercises:
         solution = REPO / "solutions" / exercise / f"{exercise}.ipynb"
         for name in submissions.names(exercise):
             patch = submissions.load(exercise, name, solution)
             marks = [pytest.mark.xfail(strict=True, reason=patch.known_issue)] if patch.known_issue else []
-            marks.append(FIRST_GROUP if exercise == FIRST else REST_GROUP)
             cases.append(pytest.param(exercise, name, id=f"{exercise}/{name}", marks=marks))
     return cases
 
 
-@pytest.mark.parametrize(("exercise", "name"), _reference_cases())
-def test_reference_submission_gets_exactly_its_points(request: pytest.FixtureRequest, exercise: str, name: str) -> None:
-    graded = by_part(request, part_of(exercise))
+@pytest.mark.parametrize(("exercise", "name"), reference_cases(PARTS["first"]))
+def test_reference_submission_gets_exactly_its_points(graded_first: Graded, exercise: str, name: str) -> None:
+    check_reference_submission(graded_first, exercise, name)
+
+
+def check_reference_submission(graded: Graded, exercise: str, name: str) -> None:
     patch = submissions.load(exercise, name, graded.course / "solutions" / exercise / f"{exercise}.ipynb")
     assert graded.grades[exercise, student(name)] == patch.expected, patch.summary
 
 
-@FIRST_GROUP
 def test_deleted_and_edited_test_cells_are_restored_and_run(graded: Graded) -> None:
     for who in ("tests-deleted", "tests-edited"):
         assert graded.grades[FIRST, who] == graded.structural[who], who
@@ -217,7 +200,6 @@ def test_deleted_and_edited_test_cells_are_restored_and_run(graded: Graded) -> N
     assert re.search(rf"{FIRST}\s+tests-deleted\s+graded\s+7/9\s+persist_writes_files was deleted and restored", graded.autograde_output)
 
 
-@FIRST_GROUP
 def test_unreadable_or_missing_notebook_scores_zero_and_is_reported(graded: Graded) -> None:
     for who, status in (("unreadable-notebook", "unreadable"), ("missing-notebook", "missing")):
         assert graded.grades[FIRST, who] == graded.structural[who]
@@ -226,7 +208,6 @@ def test_unreadable_or_missing_notebook_scores_zero_and_is_reported(graded: Grad
     assert f"{FIRST}.ipynb is not a notebook (JSONDecodeError" in graded.autograde_output
 
 
-@FIRST_GROUP
 def test_endless_loops_and_dead_kernels_cost_only_their_own_cells(graded: Graded) -> None:
     out = graded.autograde_output
     assert re.search(r"hostile-infinite-loop\s+graded\s+2/9\s+timed out in cell \d+$", out, re.M), out
@@ -235,7 +216,6 @@ def test_endless_loops_and_dead_kernels_cost_only_their_own_cells(graded: Graded
     assert not re.search(r"^\S+\s+\S+\s+failed\s", out, re.M), out
 
 
-@FIRST_GROUP
 def test_graded_code_sees_no_keys_and_runs_offline(graded: Graded) -> None:
     """autograde ran with OPENAI_API_KEY and PERSISTLAB_BACKEND=openai set: neither reaches submissions."""
     printed = "".join(
@@ -283,14 +263,11 @@ def feedback_first(graded_first: Graded) -> list[Path]:
     return _feedback(graded_first)
 
 
-@pytest.fixture(scope="module")
-def feedback_rest(graded_rest: Graded) -> list[Path]:
-    return _feedback(graded_rest)
+def test_feedback_never_shows_hidden_tests_but_keeps_their_messages(graded_first: Graded, feedback_first: list[Path]) -> None:
+    check_feedback(graded_first, feedback_first, "first")
 
 
-@pytest.mark.parametrize("part", EACH_PART)
-def test_feedback_never_shows_hidden_tests_but_keeps_their_messages(request: pytest.FixtureRequest, part: str) -> None:
-    graded, feedback = by_part(request, part), by_part(request, part, "feedback")
+def check_feedback(graded: Graded, feedback: list[Path], part: str) -> None:
     expected_pages = {(e, w) for (e, w) in graded.grades if w not in ("unreadable-notebook", "missing-notebook")}
     assert {(p.parent.name, p.parent.parent.name) for p in feedback} == expected_pages
     messages_checked = 0
@@ -321,7 +298,6 @@ def test_feedback_never_shows_hidden_tests_but_keeps_their_messages(request: pyt
             assert fragment in _text(graded.course / "feedback" / who / exercise / f"{exercise}.html"), (exercise, who)
 
 
-@FIRST_GROUP
 def test_plain_html_of_a_graded_notebook_would_leak_hidden_tests(graded: Graded) -> None:
     """What the feedback test guards against (nbgrader issue #917): shown here, so that test can fail."""
     from nbconvert import HTMLExporter
@@ -336,9 +312,11 @@ def test_plain_html_of_a_graded_notebook_would_leak_hidden_tests(graded: Graded)
     assert leaked_lines(page, graded_nb)
 
 
-@pytest.mark.parametrize("part", EACH_PART)
-def test_export_lists_every_submission_with_its_total(request: pytest.FixtureRequest, part: str) -> None:
-    graded = by_part(request, part)
+def test_export_lists_every_submission_with_its_total(graded_first: Graded) -> None:
+    check_export(graded_first)
+
+
+def check_export(graded: Graded) -> None:
     out = ok(persistlab("export", "--to", "grades.csv", cwd=graded.course))
     assert out.strip().endswith("grades.csv")
     with (graded.course / "grades.csv").open(newline="") as f:
@@ -351,18 +329,6 @@ def test_export_lists_every_submission_with_its_total(request: pytest.FixtureReq
         assert float(rows[exercise, "solution"]["score"]) == float(rows[exercise, "solution"]["max_score"]) == top
 
 
-@REST_GROUP
-def test_grading_again_serially_gives_identical_grades(graded_rest: Graded, feedback_rest: list[Path]) -> None:
-    """Parallel workers share the gradebook: a serial second run must agree cell by cell (after feedback read them)."""
-    graded = graded_rest
-    exercise = min(graded.exercises, key=lambda e: len(submissions.names(e)))  # the quickest to regrade
-    ok(persistlab("autograde", exercise, "--jobs", "1", "--timeout", str(TIMEOUT_S), cwd=graded.course))
-    again = grades(graded.course, graded.exercises)
-    first = {k: v for k, v in graded.grades.items() if k[0] == exercise}
-    assert first and {k: again[k] for k in first} == first
-
-
-@FIRST_GROUP
 def test_learner_self_check_scores_the_visible_tests(graded: Graded, tmp_path: Path) -> None:
     solution, release = paths(graded.course, FIRST)
     notebook = tmp_path / FIRST / f"{FIRST}.ipynb"
