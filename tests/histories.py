@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llama_index.core import Document, VectorStoreIndex
+from llama_index.core import Document, Settings, StorageContext, VectorStoreIndex, load_index_from_storage
+from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.node_parser import SentenceSplitter
 
 import persistlab
@@ -53,7 +54,7 @@ class Recipe:
     name: str
     update: Callable[[list[Document], Path, Any], None]
     load: Callable[[Path, Any], VectorStoreIndex]
-    hashes: Callable[[Path, VectorStoreIndex], Any] = lambda folder, index: INDEX_DOCSTORE
+    hashes: Callable[[Path, Any], Any] = lambda folder, splitter: INDEX_DOCSTORE
     """Where the recipe keeps document hashes (see check_consistent's ``hashes=``)."""
     changes_chunking: bool = True
     """False for recipes that do not claim to handle a new splitter; the history then stops before it."""
@@ -98,6 +99,29 @@ class History:
     passed: list[str] = field(default_factory=list)
 
 
+def shared_stores_update(documents: list[Document], folder: Path, splitter: Any) -> None:
+    """Lesson 05's former recipe, kept to prove the history catches it: the pipeline writes into the index's
+    own docstore and vector store, and the index takes what ``run()`` returns."""
+    if (folder / "docstore.json").is_file():
+        index = load_index_from_storage(StorageContext.from_defaults(persist_dir=str(folder)), embed_model=Settings.embed_model)
+    else:
+        index = VectorStoreIndex([], embed_model=Settings.embed_model)
+    stores = index.storage_context
+    pipeline = IngestionPipeline(transformations=[splitter, Settings.embed_model],
+                                 docstore=stores.docstore, vector_store=stores.vector_store)
+    index.insert_nodes(pipeline.run(documents=documents))
+    stores.persist(persist_dir=str(folder))
+
+
+SHARED_STORES = Recipe(
+    "shared stores (lesson 05, former)",
+    shared_stores_update,
+    lambda folder, splitter: load_index_from_storage(StorageContext.from_defaults(persist_dir=str(folder)),
+                                                     embed_model=Settings.embed_model),
+    changes_chunking=False,
+)
+
+
 def run_history(recipe: Recipe, folder: Path, history: History | None = None) -> History:
     """Drive ``recipe`` through :func:`script`, checking after every step; raise on the first failure."""
     history = history or History()
@@ -114,7 +138,7 @@ def run_history(recipe: Recipe, folder: Path, history: History | None = None) ->
             index = recipe.load(folder, step.splitter)
         assert loading.requests == 0, f"{where}: loading made {loading.requests} embedding requests"
         try:
-            check_consistent(index, documents, splitter=step.splitter, hashes=recipe.hashes(folder, index))
+            check_consistent(index, documents, splitter=step.splitter, hashes=recipe.hashes(folder, step.splitter))
         except AssertionError as error:
             raise AssertionError(f"{where}: {error}") from error
         if step.probe:

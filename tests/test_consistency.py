@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from llama_index.core import Document, Settings, StorageContext, VectorStoreIndex, load_index_from_storage
-from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.node_parser import SentenceSplitter
 
 import persistlab
+from histories import shared_stores_update
 from persistlab.consistency import check_consistent
 from persistlab.stores import NumpyVectorStore
 
@@ -34,16 +34,6 @@ def reload(folder: Path) -> VectorStoreIndex:
     return load_index_from_storage(StorageContext.from_defaults(persist_dir=str(folder)), embed_model=Settings.embed_model)
 
 
-def shared_docstore_ingest(documents: list[Document], folder: Path) -> None:
-    """Lesson 05's former recipe: the pipeline writes into the index's own docstore and vector store."""
-    index = reload(folder) if (folder / "docstore.json").is_file() else VectorStoreIndex([], embed_model=Settings.embed_model)
-    context = index.storage_context
-    pipeline = IngestionPipeline(transformations=[SPLITTER, Settings.embed_model],
-                                 docstore=context.docstore, vector_store=context.vector_store)
-    index.insert_nodes(pipeline.run(documents=documents))
-    context.persist(persist_dir=str(folder))
-
-
 def test_a_correct_index_passes(tmp_path: Path) -> None:
     VectorStoreIndex.from_documents(FIRST, transformations=[SPLITTER]).storage_context.persist(str(tmp_path))
     index = reload(tmp_path)
@@ -56,13 +46,13 @@ def test_a_correct_index_passes(tmp_path: Path) -> None:
 
 
 def test_shared_docstore_pipeline_is_caught(tmp_path: Path) -> None:
-    shared_docstore_ingest(FIRST, tmp_path)
+    shared_stores_update(FIRST, tmp_path, SPLITTER)
     with pytest.raises(AssertionError, match=r"docstore holds 4 entries: .* in the docstore only: 'garum.md', 'kimchi.md'"):
         check_consistent(reload(tmp_path), FIRST, splitter=SPLITTER, hashes=None)  # the pipeline's Documents
     current = FIRST
     for extra in [" It was sold in amphorae.", " Pompeii had garum workshops."]:
         current = docs(garum=current[0].text + extra, kimchi=FIRST[1].text)
-        shared_docstore_ingest(current, tmp_path)
+        shared_stores_update(current, tmp_path, SPLITTER)
     index = reload(tmp_path)
     with pytest.raises(AssertionError, match=r"the index lists 4 node ids but the vector store holds 2 vectors"):
         check_consistent(index, current, splitter=SPLITTER, hashes=None)
