@@ -34,7 +34,9 @@ process (nor do they need to: the instructor reads the submission).
 The module also holds fixtures the tests share: :func:`fresh_dir` (a temporary folder removed
 afterwards), :func:`sample_documents` and :func:`revise` (documents no learner has seen, one set per
 seed), :func:`damage`, :func:`crash_while_writing`, :func:`crash_on_rename`, :func:`crash_on_delete`
-and :func:`check_after_crash` (failures injected into a persist, and their verdict),
+and :func:`check_after_crash` (failures injected into a persist, and their verdict), :func:`crash_at_write`
+(from :mod:`persistlab.crashpoints`: a crash at any one write of a run), :func:`check_consistent` (from
+:mod:`persistlab.consistency`: the course's definition of a consistent index),
 :func:`private_memory_fs` and :func:`dir_fs` (fsspec file systems no learner code has seen), and
 small readers of persisted indexes (:func:`stored_doc_ids`, :func:`top_doc_id`, :func:`retrieve_all`).
 """
@@ -66,6 +68,8 @@ from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.embeddings.openai import OpenAIEmbedding
 
 from persistlab import meter, simulator
+from persistlab.consistency import check_consistent
+from persistlab.crashpoints import InjectedCrash, WriteCrash, crash_at_write
 from persistlab.backend import SIMULATED_API_BASE, SIMULATED_API_KEY
 from persistlab.tokens import use_bundled_encodings
 
@@ -74,14 +78,18 @@ __all__ = [
     "Calls",
     "Crash",
     "GUARDED_MODULES",
+    "InjectedCrash",
     "InjectedFailure",
     "Revision",
     "TamperingError",
     "attempt",
+    "WriteCrash",
     "check_after_crash",
+    "check_consistent",
     "check_meter_integrity",
     "code_of",
     "counting_embedding_model",
+    "crash_at_write",
     "crash_on_delete",
     "crash_on_rename",
     "crash_while_writing",

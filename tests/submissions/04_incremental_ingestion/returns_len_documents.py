@@ -1,6 +1,7 @@
 """Returns len(documents): the count of documents passed in, not of the nodes embedded in this run."""
 
-EXPECTED = {"rerun_embeds_nothing": 0, "changed_doc_only": 0, "new_doc_only": 0, "answers_updated_text": 3}
+EXPECTED = {"rerun_embeds_nothing": 0, "changed_doc_only": 0, "new_doc_only": 0,
+            "answers_updated_text": 3, "deleted_doc_removed": 0, "survives_crash": 0}
 
 # %% answer_ingest
 def ingest(documents, storage_dir, embed_model):
@@ -25,3 +26,8 @@ def ingest(documents, storage_dir, embed_model):
     index.storage_context.persist(persist_dir=str(index_dir))
     pipeline.persist(str(pipeline_dir))
     return len(documents)
+
+# %% answer_load
+def load_ingested_index(storage_dir, embed_model):
+    storage_context = StorageContext.from_defaults(persist_dir=str(Path(storage_dir) / "index"))
+    return load_index_from_storage(storage_context, embed_model=embed_model)

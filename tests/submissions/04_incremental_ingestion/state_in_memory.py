@@ -1,6 +1,7 @@
 """Keeps the pipeline in a global: it remembers what it embedded only while the kernel lives, not in storage_dir, so a new process embeds everything again."""
 
-EXPECTED = {"rerun_embeds_nothing": 0, "changed_doc_only": 3, "new_doc_only": 2, "answers_updated_text": 3}
+EXPECTED = {"rerun_embeds_nothing": 0, "changed_doc_only": 3, "new_doc_only": 2,
+            "answers_updated_text": 3, "deleted_doc_removed": 0, "survives_crash": 0}
 
 # %% answer_ingest
 _pipeline = IngestionPipeline(
@@ -24,3 +25,8 @@ def ingest(documents, storage_dir, embed_model):
     index.insert_nodes(nodes)
     index.storage_context.persist(persist_dir=str(index_dir))
     return len(nodes)
+
+# %% answer_load
+def load_ingested_index(storage_dir, embed_model):
+    storage_context = StorageContext.from_defaults(persist_dir=str(Path(storage_dir) / "index"))
+    return load_index_from_storage(storage_context, embed_model=embed_model)

@@ -1,0 +1,150 @@
+"""A scripted history that every update recipe the course teaches must survive.
+
+A *recipe* is wrapped as a :class:`Recipe`: ``update(documents, folder, splitter)`` brings the persisted
+index in ``folder`` up to date with the complete current set of documents (building it on the first
+call), and ``load(folder, splitter)`` reopens it as a restarted program would. Every step runs on new
+objects (only the folder carries state), then the test checks, after each step:
+
+- the reloaded index is consistent (:func:`persistlab.consistency.check_consistent`);
+- retrieval for the step's new sentence finds the edited document;
+- the meter shows exactly the texts that step should embed (the chunks of the documents it changed).
+
+``run_history(recipe, folder)`` returns the steps it passed; the first failing check raises
+``AssertionError`` naming the step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llama_index.core import Document, Settings, StorageContext, VectorStoreIndex, load_index_from_storage
+from llama_index.core.ingestion import IngestionPipeline
+from llama_index.core.node_parser import SentenceSplitter
+
+import persistlab
+from persistlab.consistency import INDEX_DOCSTORE, check_consistent
+
+FIRST_SPLITTER = SentenceSplitter(chunk_size=64, chunk_overlap=0)
+SECOND_SPLITTER = SentenceSplitter(chunk_size=128, chunk_overlap=0)
+
+TOPICS = {
+    "salt.md": "Dry salting draws water out of fish and meat so that bacteria cannot grow",
+    "smoke.md": "Cold smoking at low temperature dries the surface and adds compounds that slow spoiling",
+    "sugar.md": "Jam keeps because so much sugar binds the water that microbes are starved of it",
+    "vinegar.md": "Pickling in vinegar makes food too acidic for the bacteria that cause botulism",
+}
+
+
+def _text(topic: str, extra: str = "") -> str:
+    body = " ".join(f"{topic}, as cellar note {n} records for the winter stores." for n in range(1, 5))
+    return f"{body} {extra}".strip()
+
+
+def documents_from(texts: dict[str, str]) -> list[Document]:
+    return [Document(id_=doc_id, text=text, metadata={"file_name": doc_id}) for doc_id, text in sorted(texts.items())]
+
+
+@dataclass
+class Recipe:
+    """One taught way to keep a persisted index up to date."""
+
+    name: str
+    update: Callable[[list[Document], Path, Any], None]
+    load: Callable[[Path, Any], VectorStoreIndex]
+    hashes: Callable[[Path, Any], Any] = lambda folder, splitter: INDEX_DOCSTORE
+    """Where the recipe keeps document hashes (see check_consistent's ``hashes=``)."""
+    changes_chunking: bool = True
+    """False for recipes that do not claim to handle a new splitter; the history then stops before it."""
+
+
+@dataclass
+class Step:
+    name: str
+    texts: dict[str, str]
+    splitter: Any
+    changed: set[str]
+    """Documents whose chunks this step must embed (all of them for a build or a chunking change)."""
+    probe: str | None = None
+    """A sentence new in this step, which retrieval must answer with ``probe_doc``."""
+    probe_doc: str | None = None
+
+
+def script() -> list[Step]:
+    """build, restart, edit one document twice, add one, delete one, change chunking (a restart before each)."""
+    texts = {doc_id: _text(topic) for doc_id, topic in TOPICS.items()}
+    steps = [Step("build", dict(texts), FIRST_SPLITTER, set(texts)),
+             Step("restart, nothing changed", dict(texts), FIRST_SPLITTER, set())]
+    for n, sentence in enumerate(["Anchovies were layered with coarse salt in barrels for months.",
+                                  "Salted cod from Newfoundland was traded across the Atlantic."], start=1):
+        texts["salt.md"] = _text(TOPICS["salt.md"], sentence)
+        steps.append(Step(f"edit salt.md ({n})", dict(texts), FIRST_SPLITTER, {"salt.md"}, sentence, "salt.md"))
+    added = "Fermented honey garlic keeps for a year at room temperature."
+    texts["honey.md"] = _text("Honey is so dry and acidic that almost nothing can live in it", added)
+    steps.append(Step("add honey.md", dict(texts), FIRST_SPLITTER, {"honey.md"}, added, "honey.md"))
+    del texts["smoke.md"]
+    steps.append(Step("delete smoke.md", dict(texts), FIRST_SPLITTER, set()))
+    steps.append(Step("change chunking", dict(texts), SECOND_SPLITTER, set(texts)))
+    return steps
+
+
+def chunks(documents: list[Document], splitter: Any) -> int:
+    return sum(len(splitter.get_nodes_from_documents([d])) for d in documents)
+
+
+@dataclass
+class History:
+    passed: list[str] = field(default_factory=list)
+
+
+def shared_stores_update(documents: list[Document], folder: Path, splitter: Any) -> None:
+    """Lesson 05's former recipe, kept to prove the history catches it: the pipeline writes into the index's
+    own docstore and vector store, and the index takes what ``run()`` returns."""
+    if (folder / "docstore.json").is_file():
+        index = load_index_from_storage(StorageContext.from_defaults(persist_dir=str(folder)), embed_model=Settings.embed_model)
+    else:
+        index = VectorStoreIndex([], embed_model=Settings.embed_model)
+    stores = index.storage_context
+    pipeline = IngestionPipeline(transformations=[splitter, Settings.embed_model],
+                                 docstore=stores.docstore, vector_store=stores.vector_store)
+    index.insert_nodes(pipeline.run(documents=documents))
+    stores.persist(persist_dir=str(folder))
+
+
+SHARED_STORES = Recipe(
+    "shared stores (lesson 05, former)",
+    shared_stores_update,
+    lambda folder, splitter: load_index_from_storage(StorageContext.from_defaults(persist_dir=str(folder)),
+                                                     embed_model=Settings.embed_model),
+    changes_chunking=False,
+)
+
+
+def run_history(recipe: Recipe, folder: Path, history: History | None = None) -> History:
+    """Drive ``recipe`` through :func:`script`, checking after every step; raise on the first failure."""
+    history = history or History()
+    for step in script():
+        if step.name == "change chunking" and not recipe.changes_chunking:
+            break
+        documents = documents_from(step.texts)
+        expected = chunks([d for d in documents if d.id_ in step.changed], step.splitter)
+        with persistlab.metered() as usage:
+            recipe.update(documents, folder, step.splitter)
+        where = f"{recipe.name}, step {step.name!r}"
+        assert usage.texts == expected, f"{where}: embedded {usage.texts} texts, expected {expected}"
+        with persistlab.metered() as loading:
+            index = recipe.load(folder, step.splitter)
+        assert loading.requests == 0, f"{where}: loading made {loading.requests} embedding requests"
+        try:
+            check_consistent(index, documents, splitter=step.splitter, hashes=recipe.hashes(folder, step.splitter))
+        except AssertionError as error:
+            raise AssertionError(f"{where}: {error}") from error
+        if step.probe:
+            hit = index.as_retriever(similarity_top_k=1).retrieve(step.probe)[0]
+            assert hit.node.ref_doc_id == step.probe_doc and step.probe in hit.node.get_content(), (
+                f"{where}: asked about {step.probe!r}, retrieval answered with {hit.node.ref_doc_id}"
+            )
+        history.passed.append(step.name)
+    return history

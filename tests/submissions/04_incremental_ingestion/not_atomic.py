@@ -1,0 +1,37 @@
+"""Right in every run that finishes, but writes the index and then the pipeline's docstore in place: a crash in between, or half-way through a file, leaves a folder the next run cannot load, or one it pays for again."""
+
+EXPECTED = {"rerun_embeds_nothing": 3, "changed_doc_only": 3, "new_doc_only": 2, "answers_updated_text": 3,
+            "deleted_doc_removed": 2, "survives_crash": 0}
+
+# %% answer_ingest
+def ingest(documents, storage_dir, embed_model):
+    storage_dir = Path(storage_dir)
+    index_dir, pipeline_dir = storage_dir / "index", storage_dir / "pipeline"
+    if (index_dir / "docstore.json").is_file():
+        index = load_ingested_index(storage_dir, embed_model)
+    else:
+        index = VectorStoreIndex([], embed_model=embed_model)
+    pipeline = IngestionPipeline(
+        transformations=[make_splitter(), embed_model],
+        docstore=SimpleDocumentStore(),
+        docstore_strategy=DocstoreStrategy.DUPLICATES_ONLY,
+        disable_cache=True,
+    )
+    if pipeline_dir.is_dir():
+        pipeline.load(str(pipeline_dir))
+    deleted = set(pipeline.docstore.get_all_document_hashes().values()) - {d.id_ for d in documents}
+    for doc_id in deleted:
+        index.delete_ref_doc(doc_id, delete_from_docstore=True)
+        pipeline.docstore.delete_document(doc_id, raise_error=False)
+    nodes = pipeline.run(documents=documents)
+    for doc_id in {node.ref_doc_id for node in nodes}:
+        index.delete_ref_doc(doc_id, delete_from_docstore=True)
+    index.insert_nodes(nodes)
+    index.storage_context.persist(persist_dir=str(index_dir))
+    pipeline.persist(str(pipeline_dir))
+    return len(nodes)
+
+# %% answer_load
+def load_ingested_index(storage_dir, embed_model):
+    storage_context = StorageContext.from_defaults(persist_dir=str(Path(storage_dir) / "index"))
+    return load_index_from_storage(storage_context, embed_model=embed_model)

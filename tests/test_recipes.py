@@ -1,0 +1,108 @@
+"""Every update recipe a lesson teaches, loaded from the lesson itself, survives the scripted history of
+``histories.py``; the pattern lesson 05 used to teach (a pipeline sharing the index's stores) fails it."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import fsspec
+import pytest
+from llama_index.core import Settings, StorageContext, VectorStoreIndex
+from llama_index.core.storage.docstore import SimpleDocumentStore
+
+import persistlab
+from histories import SHARED_STORES, Recipe, run_history
+from notebook_recipes import recipes
+from persistlab.consistency import check_consistent
+from persistlab.stores import NumpyVectorStore
+
+LESSONS = Path(__file__).resolve().parents[1] / "lessons"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def simulator() -> None:
+    persistlab.setup(quiet=True)
+
+
+def lesson05() -> Recipe:
+    ns = recipes(LESSONS / "05_pipeline_reuse.ipynb")
+
+    def hashes(folder: Path, splitter: object) -> SimpleDocumentStore:
+        path = ns["settings_folder"](folder, splitter) / "pipeline" / "docstore.json"
+        return SimpleDocumentStore.from_persist_path(str(path))
+
+    return Recipe("lesson 05 sync_folder", lambda docs, folder, splitter: ns["sync_folder"](docs, folder, splitter),
+                  ns["open_index"], hashes)
+
+
+def test_lesson05_sync_folder_survives_the_history(tmp_path: Path) -> None:
+    passed = run_history(lesson05(), tmp_path).passed
+    assert passed[-1] == "change chunking", passed
+
+
+def test_the_shared_stores_pattern_fails_the_history(tmp_path: Path) -> None:
+    with pytest.raises(AssertionError, match=r"step 'build': the index lists 8 node ids but its docstore holds 12 entries"):
+        run_history(SHARED_STORES, tmp_path)
+
+
+def lesson06_versions() -> Recipe:
+    """Lesson 06's versioned publishing (open_version / publish / open_current) on an in-memory file system.
+
+    Each step opens the current version, refreshes it with ``refresh_ref_docs`` and publishes the result as
+    the next version. The lesson's index uses the global splitter, so the test sets ``Settings.node_parser``
+    for each step; deleted documents are removed with ``index.delete_ref_doc`` (the lesson has none).
+    """
+    fs = fsspec.filesystem("memory")
+    root = f"history/{uuid.uuid4().hex}"
+    ns = recipes(LESSONS / "06_production_and_scale.ipynb", fs=fs, ROOT=root)
+
+    def update(documents: list, folder: Path, splitter: object) -> None:
+        Settings.node_parser = splitter
+        if not fs.exists(f"{root}/CURRENT"):
+            context = StorageContext.from_defaults(vector_store=NumpyVectorStore())
+            index, number = VectorStoreIndex.from_documents(documents, storage_context=context), 1
+        else:
+            version, index = ns["open_current"]()
+            number = int(version[1:]) + 1
+            known = set(index.docstore.get_all_document_hashes().values())
+            for doc_id in known - {d.id_ for d in documents}:
+                index.delete_ref_doc(doc_id, delete_from_docstore=True)
+                index.docstore.delete_document(doc_id, raise_error=False)  # its hash, kept for text-keeping stores
+            if not index.refresh_ref_docs(documents) and not known - {d.id_ for d in documents}:
+                return
+        ns["publish"](index, f"v{number}")
+
+    return Recipe("lesson 06 versioned publishing", update, lambda folder, splitter: ns["open_current"]()[1],
+                  changes_chunking=False)
+
+
+def test_lesson06_versioned_publishing_survives_the_history(tmp_path: Path) -> None:
+    default = Settings.node_parser
+    try:
+        passed = run_history(lesson06_versions(), tmp_path).passed
+    finally:
+        Settings.node_parser = default
+    assert passed[-1] == "delete smoke.md", passed
+
+
+def test_lesson03_manifest_refuses_a_changed_chunking(tmp_path: Path) -> None:
+    """Lesson 03's open_index: build, restart (loads, pays only the probe check), change chunking (refused, the
+    error names the setting), raise the version (a fresh, consistent index)."""
+    from histories import FIRST_SPLITTER, SECOND_SPLITTER, chunks, documents_from, script
+
+    ns = recipes(LESSONS / "03_embedding_model_mismatch.ipynb", STORAGE=tmp_path)
+    model = persistlab.embedding_model("text-embedding-3-small")
+    probes = len(ns["PROBE_TEXTS"])
+    documents = documents_from(script()[0].texts)
+    for step, paid in [("build", chunks(documents, FIRST_SPLITTER) + probes), ("restart", probes)]:
+        with persistlab.metered() as usage:
+            index = ns["open_index"](documents, model, splitter=FIRST_SPLITTER)
+        assert usage.texts == paid, f"{step}: embedded {usage.texts} texts, expected {paid}"
+        check_consistent(index, documents, splitter=FIRST_SPLITTER)
+    with pytest.raises(ns["ChunkingMismatch"], match=r"chunk_size=64 when built, 128 now"):
+        ns["open_index"](documents, model, splitter=SECOND_SPLITTER)
+    with persistlab.metered() as usage:
+        index = ns["open_index"](documents, model, version=2, splitter=SECOND_SPLITTER)
+    assert usage.texts == chunks(documents, SECOND_SPLITTER) + probes
+    check_consistent(index, documents, splitter=SECOND_SPLITTER)
