@@ -221,7 +221,7 @@ class ChromaServer:
 
 
 @contextlib.contextmanager
-def chroma_server(path: str | os.PathLike[str], port: int | None = None, timeout: float = 60.0) -> Iterator[ChromaServer]:
+def chroma_server(path: str | os.PathLike[str], port: int | None = None, timeout: float = 180.0) -> Iterator[ChromaServer]:
     """Serve the Chroma database in folder ``path`` on a free loopback port for the duration of the block.
 
     Data written through the server lands in ``path``; start another server on the same folder later
