@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,8 +58,25 @@ STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]*")
 GRADING_ENV = {**NOTEBOOK_ENV, "PERSISTLAB_BACKEND": "simulator"}
 """Submissions run offline on the simulator, quietly, whatever the shell they are graded from says."""
 
-SECRET_NAME = re.compile(r"^(OPENAI|AWS|AZURE|GOOGLE)_|(KEY|TOKEN|SECRET|PASSWORD)$")
+SECRET_NAME = re.compile(r"^(OPENAI|ANTHROPIC|AWS|AZURE|GOOGLE|GCP|HF)_|(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS)$")
 """Environment variables not passed to graded code: a submission must not be able to read your keys."""
+
+
+def graded_code_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment graded code runs in: ``base`` (default ``os.environ``) without the variables
+    :data:`SECRET_NAME` matches, plus :data:`GRADING_ENV` (offline simulator, quiet, reproducible).
+
+    The one definition every grading path uses: ``persistlab autograde`` for the nbgrader processes
+    it starts, and :class:`persistlab.nbgrader_plugins.RobustExecute` for every kernel it starts
+    (plain ``nbgrader autograde`` and the formgrader's Autograde button included).
+    """
+    env = {name: value for name, value in (os.environ if base is None else base).items() if not SECRET_NAME.search(name)}
+    env.update(GRADING_ENV)
+    return env
+
+ROSTER_FILE = "students.csv"
+"""Optional roster in the course folder, nbgrader's format (``id,first_name,last_name,email``): the
+names the formgrader shows. Students not in it are listed by their id."""
 
 SQLITE_BUSY_TIMEOUT_S = 60
 """How long a grading process waits for another one's gradebook write (SQLite's busy timeout)."""
@@ -183,13 +200,12 @@ _EXTRA_CONFIG = "from persistlab.nbgrader_plugins import configure\nconfigure(ge
 def run_nbgrader(course: Course, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run ``nbgrader *args`` in the course folder with the course's grading settings; output captured.
 
-    Uses this Python's nbgrader (its ``alembic`` must be on PATH too) and :data:`GRADING_ENV`,
-    without the variables :data:`SECRET_NAME` matches. With ``check``, a non-zero exit raises
+    Uses this Python's nbgrader (its ``alembic`` must be on PATH too) in :func:`graded_code_env`. With ``check``, a non-zero exit raises
     :class:`ClassroomError` with the end of nbgrader's log.
     """
     bin_dir = str(Path(sys.executable).parent)
-    env = {name: value for name, value in os.environ.items() if not SECRET_NAME.search(name)}
-    env.update(GRADING_ENV, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
+    env = graded_code_env()
+    env["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     with tempfile.TemporaryDirectory(prefix="persistlab-nbgrader-") as tmp:
         extra = Path(tmp) / "persistlab_nbgrader_config.py"
         extra.write_text(_EXTRA_CONFIG, encoding="utf-8")
@@ -490,6 +506,20 @@ def strip_hidden_tests(source: str) -> tuple[str, list[str]]:
         else:
             kept.append(line)
     return "\n".join(kept), hidden
+
+
+def without_hidden_tests(source: str) -> str:
+    """``source`` as the release shows it: each hidden-test region removed with its markers (as
+    nbgrader's ``ClearHiddenTests`` does)."""
+    kept, inside = [], False
+    for line in source.split("\n"):
+        if BEGIN_HIDDEN in line:
+            inside = True
+        elif END_HIDDEN in line:
+            inside = False
+        elif not inside:
+            kept.append(line)
+    return "\n".join(kept)
 
 
 def html_text(page: str) -> str:

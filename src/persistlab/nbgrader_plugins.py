@@ -24,8 +24,13 @@ whether or not the course's ``nbgrader_config.py`` calls it. What it changes:
 
 from __future__ import annotations
 
+import csv
+import os
+import re
+from pathlib import Path
 from typing import Any
 
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.exporters.exporter import ResourcesDict
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
@@ -45,7 +50,20 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
-from persistlab.classroom import BEGIN_HIDDEN, KERNEL_DIED, NOT_RUN, STUCK, strip_hidden_tests
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.utils import is_locked
+
+from persistlab.classroom import (
+    BEGIN_HIDDEN,
+    END_HIDDEN,
+    KERNEL_DIED,
+    NOT_RUN,
+    ROSTER_FILE,
+    STUCK,
+    graded_code_env,
+    strip_hidden_tests,
+    without_hidden_tests,
+)
 
 TRACEBACK_NOTE = "(The traceback is not shown because this test cell contains hidden tests.)"
 
@@ -63,6 +81,17 @@ class RobustExecute(Execute):
     """
 
     _stopped: str | None = None
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        """Start the kernel in :func:`~persistlab.classroom.graded_code_env`: no keys, the offline simulator.
+
+        This is what keeps the grader's secrets from graded code whichever process grades: ``persistlab
+        autograde``, plain ``nbgrader autograde`` or the formgrader inside the Jupyter server.
+        """
+        kwargs["env"] = graded_code_env(kwargs.get("env"))
+        await super().async_start_new_kernel(**kwargs)
+
+    start_new_kernel = run_sync(async_start_new_kernel)  # nbclient binds the sync twin to its own coroutine
 
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
         self._stopped = None
@@ -108,6 +137,20 @@ class RestoreDeletedTests(OverwriteCells):
     the cell before the deleted test is any other locked cell, such as a markdown heading.
     """
 
+    def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, index: int) -> tuple[NotebookNode, ResourcesDict]:
+        """Put back the hidden tests of a test cell the learner left as released, without nbgrader's
+        warning that its checksum changed (nbgrader issue #1961: the gradebook's checksum includes the
+        hidden tests, the release's cell does not). Edited cells still get the warning and the source."""
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id and is_locked(cell):
+            try:
+                source = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
+            except MissingEntry:
+                source = None
+            if source is not None and source.locked and cell.source == without_hidden_tests(source.source):
+                cell.source = source.source
+        return super().preprocess_cell(cell, resources, index)
+
     def add_missing_grade_cells(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
         source = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
         order = [cell.name for cell in source.source_cells]
@@ -127,12 +170,29 @@ class RestoreDeletedTests(OverwriteCells):
         return nb, resources
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+ARROW = re.compile(r"^-*>\s*\d+\s?(.*)$")
+
+
+def _failing_line(traceback: list[str]) -> str | None:
+    """The source line of the test cell itself that raised (the arrow in the cell's frame), if found."""
+    for entry in traceback:
+        plain = ANSI.sub("", entry)
+        if plain.lstrip().startswith(("Cell In[", "Input In [")):
+            for line in plain.split("\n"):
+                if match := ARROW.match(line.strip()):
+                    return match.group(1).strip()
+            return None
+    return None
+
+
 class HideHiddenTests(NbGraderPreprocessor):
     """Remove hidden test source from notebooks on their way to feedback HTML (nbgrader issue #917).
 
-    In each cell holding a hidden-test region: the region becomes one note line; error outputs keep
-    their name and message but lose the traceback (it quotes the failing line); text outputs lose
-    any line that repeats a hidden source line.
+    In each cell holding a hidden-test region: the region becomes one note line; text outputs lose
+    any line that repeats a hidden source line. An error raised by a visible line keeps its
+    traceback (the learner sees where, even for a bare ``assert`` or ``NotImplementedError()``), minus
+    any line quoting hidden source; an error raised by a hidden line keeps only its name and message.
     """
 
     def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, index: int) -> tuple[NotebookNode, ResourcesDict]:
@@ -140,9 +200,20 @@ class HideHiddenTests(NbGraderPreprocessor):
             return cell, resources
         cell.source, removed = strip_hidden_tests(cell.source)
         secret = {line.strip() for line in removed if len(line.strip()) >= 8}
+        hidden_markers = (BEGIN_HIDDEN, END_HIDDEN)
         for output in cell.get("outputs", []):
             if output.output_type == "error":
-                output.traceback = [f"{output.ename}: {output.evalue}", TRACEBACK_NOTE]
+                failing = _failing_line(output.get("traceback", []))
+                if failing and failing not in secret and failing in cell.source:
+                    output.traceback = [
+                        "\n".join(
+                            line for line in entry.split("\n")
+                            if not any(s in ANSI.sub("", line) for s in (*secret, *hidden_markers))
+                        )
+                        for entry in output.traceback
+                    ]
+                else:
+                    output.traceback = [f"{output.ename}: {output.evalue}", TRACEBACK_NOTE]
             elif output.output_type == "stream":
                 output.text = "".join(
                     line for line in output.text.splitlines(keepends=True) if not any(s in line for s in secret)
@@ -150,10 +221,46 @@ class HideHiddenTests(NbGraderPreprocessor):
         return cell, resources
 
 
+class NameStudents(NbGraderPreprocessor):
+    """Give a student nbgrader created without a name (autograde, collect) the name from the course's
+    roster (:data:`~persistlab.classroom.ROSTER_FILE`, nbgrader's import format ``id,first_name,last_name,email``)
+    or else their id, so the formgrader lists ``lovelaceada`` instead of ``None, None``.
+
+    Runs first among autograde's sanitize steps; names already in the gradebook are never changed.
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        info = resources["nbgrader"]
+        student_id = info["student"]
+        roster = _roster(Path(os.getcwd()) / ROSTER_FILE)
+        with Gradebook(info["db_url"]) as gb:
+            try:
+                student = gb.find_student(student_id)
+            except MissingEntry:
+                return nb, resources
+            if student.last_name is None and student.first_name is None:
+                person = roster.get(student_id, {})
+                gb.update_or_create_student(
+                    student_id,
+                    last_name=person.get("last_name") or student_id,
+                    first_name=person.get("first_name") or "",
+                    **({"email": person["email"]} if person.get("email") else {}),
+                )
+        return nb, resources
+
+
+def _roster(path: Path) -> dict[str, dict[str, str]]:
+    if not path.is_file():
+        return {}
+    with path.open(newline="", encoding="utf-8") as f:
+        return {row["id"]: row for row in csv.DictReader(f) if row.get("id")}
+
+
 def configure(c: Any) -> None:
     """Apply the course's grading settings to an nbgrader config object ``c``."""
     c.OverwriteCells.add_missing_cells = True
     c.Autograde.sanitize_preprocessors = [
+        NameStudents,
         ClearOutput,
         DeduplicateIds,
         OverwriteKernelspec,
