@@ -44,6 +44,8 @@ CONFIG_FILE = "nbgrader_config.py"
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
 END_HIDDEN = "END HIDDEN TESTS"
 HIDDEN_NOTE = "# (hidden tests are not shown)"
+GRADER_ONLY = "persistlab_grader_only"
+"""Cell metadata key of the cells autograde adds for graders (rubrics); feedback never shows them."""
 
 FILE_NAME_CONVENTION = "<student>_[anything_]<notebook>[-N].ipynb"
 """How :func:`collect` reads a submission's student from its file name, anywhere in the zip:
@@ -299,6 +301,8 @@ class Graded:
     or ``failed`` (nbgrader could not grade it: see ``log``)."""
     score: float = 0.0
     max_score: float = 0.0
+    by_hand: float = 0.0
+    """Points of written answers that wait for grading by hand (in the formgrader): not in ``score`` yet."""
     notes: list[str] = field(default_factory=list)
     log: str = ""
 
@@ -466,6 +470,10 @@ def autograde(
             try:
                 submission = gb.find_submission(name, student)
                 graded.score, graded.max_score = float(submission.score), float(submission.max_score)
+                graded.by_hand = sum(
+                    float(grade.max_score) for notebook in submission.notebooks for grade in notebook.grades
+                    if grade.needs_manual_grade and grade.manual_score is None
+                )
             except Exception:  # nbgrader.api.MissingEntry: never graded
                 graded.max_score = float(gb.find_assignment(name).max_score)
     return [results[pair] for pair in pairs]
@@ -531,15 +539,19 @@ def html_text(page: str) -> str:
 def leaked_lines(feedback_html: Path, graded_notebook: Path) -> list[str]:
     """Hidden test lines of ``graded_notebook`` that ``feedback_html`` shows.
 
-    Lines shorter than 8 characters and lines that also appear outside hidden regions of the
-    notebook (the learner may have written the same line) do not count.
+    Rubric cells for graders count as hidden. Lines shorter than 8 characters and lines that also
+    appear outside hidden regions of the notebook (the learner may have written the same line) do not count.
     """
     cells = json.loads(graded_notebook.read_text(encoding="utf-8")).get("cells", [])
     hidden: set[str] = set()
     visible: set[str] = set()
     for cell in cells:
         source = cell.get("source", "")
-        kept, removed = strip_hidden_tests("".join(source) if isinstance(source, list) else source)
+        source = "".join(source) if isinstance(source, list) else source
+        if GRADER_ONLY in cell.get("metadata", {}):
+            hidden |= {line.lstrip("> ").strip() for line in source.split("\n")}
+            continue
+        kept, removed = strip_hidden_tests(source)
         hidden |= {line.strip() for line in removed}
         visible |= {line.strip() for line in kept.split("\n")}
     secrets = {line for line in hidden - visible if len(line) >= 8 and BEGIN_HIDDEN not in line and END_HIDDEN not in line}

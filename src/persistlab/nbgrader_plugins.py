@@ -17,7 +17,9 @@ whether or not the course's ``nbgrader_config.py`` calls it. What it changes:
 - :class:`RestoreDeletedTests` replaces ``OverwriteCells``: test cells a learner deleted are put back
   from the gradebook (nbgrader already restores edited ones; its own ``add_missing_cells`` crashes
   when the cell before a deleted test is a locked markdown cell).
-- :class:`HideHiddenTests` runs last in ``generate_feedback``: the feedback HTML shows
+- :class:`ShowRubric` adds the rubric of each written answer (kept in the source as a hidden-test
+  region of the answer cell) after it in the autograded notebook, for the formgrader.
+- :class:`HideHiddenTests` runs last in ``generate_feedback`` and drops those rubric cells: the feedback HTML shows
   ``# (hidden tests are not shown)`` instead of the hidden test source, and a failing hidden test
   shows only its message (``AssertionError: ...``), not a traceback quoting the hidden lines.
 """
@@ -51,10 +53,12 @@ from nbgrader.preprocessors import (
 )
 
 from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.utils import is_locked
+from nbformat.v4 import new_markdown_cell
+from nbgrader.utils import compute_checksum, is_grade, is_locked, is_solution
 
 from persistlab.classroom import (
     BEGIN_HIDDEN,
+    GRADER_ONLY,
     END_HIDDEN,
     KERNEL_DIED,
     NOT_RUN,
@@ -149,7 +153,15 @@ class RestoreDeletedTests(OverwriteCells):
                 source = None
             if source is not None and source.locked and cell.source == without_hidden_tests(source.source):
                 cell.source = source.source
-        return super().preprocess_cell(cell, resources, index)
+            return super().preprocess_cell(cell, resources, index)
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        if grade_id and is_solution(cell) and is_grade(cell) and "grade_id" in cell.metadata.nbgrader:
+            # A written answer left as released ("YOUR ANSWER HERE") is blank: nbgrader scores it zero
+            # only if its checksum is the release's, not the gradebook's (which includes the rubric).
+            source = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
+            if BEGIN_HIDDEN in source.source and cell.source == without_hidden_tests(source.source):
+                cell.metadata.nbgrader["checksum"] = compute_checksum(cell)
+        return cell, resources
 
     def add_missing_grade_cells(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
         source = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
@@ -186,6 +198,40 @@ def _failing_line(traceback: list[str]) -> str | None:
     return None
 
 
+class ShowRubric(NbGraderPreprocessor):
+    """After each written answer (a manually graded answer cell) of an autograded notebook, a read-only
+    cell with its rubric for whoever grades it in the formgrader.
+
+    The rubric is the hidden-test region of the answer cell in the source notebook: nbgrader keeps
+    it in the gradebook and removes it from the release. :class:`HideHiddenTests` drops these cells
+    from feedback.
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        info = resources["nbgrader"]
+        cells = []
+        with Gradebook(info["db_url"]) as gb:
+            for cell in nb.cells:
+                cells.append(cell)
+                meta = cell.metadata.get("nbgrader", {})
+                if not (is_solution(cell) and is_grade(cell) and meta.get("grade_id")):
+                    continue
+                try:
+                    source = gb.find_source_cell(meta["grade_id"], info["notebook"], info["assignment"]).source
+                except MissingEntry:
+                    continue
+                rubric = [line for line in strip_hidden_tests(source)[1] if BEGIN_HIDDEN not in line and END_HIDDEN not in line]
+                if rubric:
+                    text = f"**For the grader** (not in the learner's feedback): `{meta['grade_id']}`, {meta.get('points', 0):g} points\n\n"
+                    cells.append(new_markdown_cell(
+                        text + "\n".join(f"> {line}".rstrip() for line in rubric),
+                        id=f"grader-{meta['grade_id']}"[:64].replace("_", "-"),
+                        metadata={GRADER_ONLY: {"rubric_for": meta["grade_id"]}, "deletable": False, "editable": False},
+                    ))
+        nb.cells = cells
+        return nb, resources
+
+
 class HideHiddenTests(NbGraderPreprocessor):
     """Remove hidden test source from notebooks on their way to feedback HTML (nbgrader issue #917).
 
@@ -194,6 +240,10 @@ class HideHiddenTests(NbGraderPreprocessor):
     traceback (the learner sees where, even for a bare ``assert`` or ``NotImplementedError()``), minus
     any line quoting hidden source; an error raised by a hidden line keeps only its name and message.
     """
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        nb.cells = [cell for cell in nb.cells if GRADER_ONLY not in cell.metadata]  # rubrics (ShowRubric)
+        return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, index: int) -> tuple[NotebookNode, ResourcesDict]:
         if BEGIN_HIDDEN not in cell.source:
@@ -274,6 +324,7 @@ def configure(c: Any) -> None:
         LimitOutput,
         SaveAutoGrades,
         AssignLatePenalties,
+        ShowRubric,
         CheckCellMetadata,
     ]
     c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, HideHiddenTests]
