@@ -2,7 +2,7 @@
 
 Source notebooks with solutions and hidden tests live in ``solutions/``; ``nbgrader generate_assignment
 <name> --force`` writes the learners' version to ``exercises/``. Submissions, grades and the exchange
-stay local and out of git (see .gitignore).
+stay out of git (see .gitignore).
 """
 
 from pathlib import Path
@@ -19,8 +19,9 @@ c.CourseDirectory.db_url = f"sqlite:///{ROOT / 'gradebook.db'}"
 # Folders the notebooks write while they run never belong in a release.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "storage"]
 
-# The exchange is only used by `nbgrader release_assignment`/`collect`; keep it in the repo (ignored by git).
-c.Exchange.root = str(ROOT / ".nbgrader" / "exchange")
+# No Exchange.root here: the exchange (`nbgrader release_assignment`, `fetch_assignment`, `submit`,
+# `collect`) is the server's, set in a site or user config such as /etc/jupyter/nbgrader_config.py
+# (a value here would override it). nbgrader's default is /usr/local/share/nbgrader/exchange.
 
 # Every exercise cell runs in well under 10 s; a minute leaves room for a slow, busy machine.
 c.ExecutePreprocessor.timeout = 60

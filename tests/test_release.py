@@ -91,20 +91,57 @@ def test_release_gives_nothing_away(name: str) -> None:
 @pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_graded_cells_match_the_points_table(name: str) -> None:
     """Every test cell has hidden tests after its visible ones, and the intro's table shows its points."""
+    from persistlab.points import sync
+
     nb = _notebook(SOLUTIONS / name / f"{name}.ipynb")
     graded = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
-    assert graded, f"{name} has no graded cells"
-    for grade_id, cell in graded.items():
+    tests = {gid: c for gid, c in graded.items() if c.cell_type == "code"}
+    assert tests, f"{name} has no test cells"
+    for grade_id, cell in tests.items():
         assert cell.metadata["nbgrader"].get("locked"), f"test cell {grade_id!r} is not locked"
         visible, _, hidden = cell.source.partition("### BEGIN HIDDEN TESTS")
         assert visible.strip() and hidden.strip(), f"test cell {grade_id!r} needs visible tests and then hidden ones"
-    intro = nb.cells[0].source
-    table = {gid: int(points) for gid, points in re.findall(r"^\| `(\w+)` \| (\d+) \|", intro, re.M)}
-    assert table == {gid: c.metadata["nbgrader"]["points"] for gid, c in graded.items()}, f"{name}: the intro's points table is out of date"
-    total = re.search(r"^\| \*\*total\*\* \| \*\*(\d+)\*\* \|", intro, re.M)
-    assert total and int(total.group(1)) == sum(table.values()), f"{name}: the table's total is not the sum of its points"
+    check = sync(SOLUTIONS / name / f"{name}.ipynb")  # raises if a graded cell has no row
+    assert check.up_to_date, f"{name}: the intro's points table is out of date ({check}): run persistlab points {name} --write"
     answers = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
     assert answers and all(BLOCKS["solution"].search(c.source) for c in answers), f"{name}: an answer cell lacks solution markers"
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_every_exercise_has_a_written_answer_with_a_hidden_rubric(name: str) -> None:
+    """A manually graded Markdown answer: a model answer (solution region) and a rubric (hidden region)."""
+    nb = _notebook(SOLUTIONS / name / f"{name}.ipynb")
+    written = [c for c in nb.cells if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")]
+    assert written, f"{name} has no written answer"
+    release = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in _notebook(RELEASE / name / f"{name}.ipynb").cells}
+    for cell in written:
+        meta = cell.metadata["nbgrader"]
+        assert meta["solution"] and not meta.get("locked") and meta["points"] > 0, meta
+        rubric = BLOCKS["hidden tests"].search(cell.source)
+        assert BLOCKS["solution"].search(cell.source) and rubric and "point" in rubric.group(1), meta["grade_id"]
+        assert release[meta["grade_id"]].source == "YOUR ANSWER HERE", "the release must show only nbgrader's stub"
+
+
+def test_points_table_is_rewritten_from_the_cells_and_names_what_is_missing(tmp_path: Path) -> None:
+    from persistlab.points import PointsTableError, sync
+
+    path = tmp_path / "nb.ipynb"
+    shutil.copy(SOLUTIONS / ASSIGNMENTS[0] / f"{ASSIGNMENTS[0]}.ipynb", path)
+    data = json.loads(path.read_text())
+    test = next(c for c in data["cells"] if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("grade"))
+    before = sync(path).total[1]
+    test["metadata"]["nbgrader"]["points"] += 5
+    path.write_text(json.dumps(data))
+    check = sync(path)
+    assert not check.up_to_date and check.total == (before, before + 5)
+    sync(path, write=True)
+    assert sync(path).up_to_date and f"| **total** | **{before + 5:g}** |" in "".join(json.loads(path.read_text())["cells"][0]["source"])
+    data = json.loads(path.read_text())
+    data["cells"].append({"cell_type": "markdown", "id": "x", "source": "x", "metadata": {"nbgrader": {
+        "grade": True, "solution": True, "grade_id": "written_new", "points": 3, "locked": False}}})
+    path.write_text(json.dumps(data))
+    with pytest.raises(PointsTableError, match=r"add a row for `written_new` \(3 points\)"):
+        sync(path, write=True)
 
 
 @pytest.mark.nbgrader

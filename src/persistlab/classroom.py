@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +44,8 @@ CONFIG_FILE = "nbgrader_config.py"
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
 END_HIDDEN = "END HIDDEN TESTS"
 HIDDEN_NOTE = "# (hidden tests are not shown)"
+GRADER_ONLY = "persistlab_grader_only"
+"""Cell metadata key of the cells autograde adds for graders (rubrics); feedback never shows them."""
 
 FILE_NAME_CONVENTION = "<student>_[anything_]<notebook>[-N].ipynb"
 """How :func:`collect` reads a submission's student from its file name, anywhere in the zip:
@@ -58,8 +60,25 @@ STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]*")
 GRADING_ENV = {**NOTEBOOK_ENV, "PERSISTLAB_BACKEND": "simulator"}
 """Submissions run offline on the simulator, quietly, whatever the shell they are graded from says."""
 
-SECRET_NAME = re.compile(r"^(OPENAI|AWS|AZURE|GOOGLE)_|(KEY|TOKEN|SECRET|PASSWORD)$")
+SECRET_NAME = re.compile(r"^(OPENAI|ANTHROPIC|AWS|AZURE|GOOGLE|GCP|HF)_|(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS)$")
 """Environment variables not passed to graded code: a submission must not be able to read your keys."""
+
+
+def graded_code_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment graded code runs in: ``base`` (default ``os.environ``) without the variables
+    :data:`SECRET_NAME` matches, plus :data:`GRADING_ENV` (offline simulator, quiet, reproducible).
+
+    The one definition every grading path uses: ``persistlab autograde`` for the nbgrader processes
+    it starts, and :class:`persistlab.nbgrader_plugins.RobustExecute` for every kernel it starts
+    (plain ``nbgrader autograde`` and the formgrader's Autograde button included).
+    """
+    env = {name: value for name, value in (os.environ if base is None else base).items() if not SECRET_NAME.search(name)}
+    env.update(GRADING_ENV)
+    return env
+
+ROSTER_FILE = "students.csv"
+"""Optional roster in the course folder, nbgrader's format (``id,first_name,last_name,email``): the
+names the formgrader shows. Students not in it are listed by their id."""
 
 SQLITE_BUSY_TIMEOUT_S = 60
 """How long a grading process waits for another one's gradebook write (SQLite's busy timeout)."""
@@ -183,13 +202,12 @@ _EXTRA_CONFIG = "from persistlab.nbgrader_plugins import configure\nconfigure(ge
 def run_nbgrader(course: Course, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run ``nbgrader *args`` in the course folder with the course's grading settings; output captured.
 
-    Uses this Python's nbgrader (its ``alembic`` must be on PATH too) and :data:`GRADING_ENV`,
-    without the variables :data:`SECRET_NAME` matches. With ``check``, a non-zero exit raises
+    Uses this Python's nbgrader (its ``alembic`` must be on PATH too) in :func:`graded_code_env`. With ``check``, a non-zero exit raises
     :class:`ClassroomError` with the end of nbgrader's log.
     """
     bin_dir = str(Path(sys.executable).parent)
-    env = {name: value for name, value in os.environ.items() if not SECRET_NAME.search(name)}
-    env.update(GRADING_ENV, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""))
+    env = graded_code_env()
+    env["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     with tempfile.TemporaryDirectory(prefix="persistlab-nbgrader-") as tmp:
         extra = Path(tmp) / "persistlab_nbgrader_config.py"
         extra.write_text(_EXTRA_CONFIG, encoding="utf-8")
@@ -283,6 +301,8 @@ class Graded:
     or ``failed`` (nbgrader could not grade it: see ``log``)."""
     score: float = 0.0
     max_score: float = 0.0
+    by_hand: float = 0.0
+    """Points of written answers that wait for grading by hand (in the formgrader): not in ``score`` yet."""
     notes: list[str] = field(default_factory=list)
     log: str = ""
 
@@ -450,6 +470,10 @@ def autograde(
             try:
                 submission = gb.find_submission(name, student)
                 graded.score, graded.max_score = float(submission.score), float(submission.max_score)
+                graded.by_hand = sum(
+                    float(grade.max_score) for notebook in submission.notebooks for grade in notebook.grades
+                    if grade.needs_manual_grade and grade.manual_score is None
+                )
             except Exception:  # nbgrader.api.MissingEntry: never graded
                 graded.max_score = float(gb.find_assignment(name).max_score)
     return [results[pair] for pair in pairs]
@@ -492,6 +516,20 @@ def strip_hidden_tests(source: str) -> tuple[str, list[str]]:
     return "\n".join(kept), hidden
 
 
+def without_hidden_tests(source: str) -> str:
+    """``source`` as the release shows it: each hidden-test region removed with its markers (as
+    nbgrader's ``ClearHiddenTests`` does)."""
+    kept, inside = [], False
+    for line in source.split("\n"):
+        if BEGIN_HIDDEN in line:
+            inside = True
+        elif END_HIDDEN in line:
+            inside = False
+        elif not inside:
+            kept.append(line)
+    return "\n".join(kept)
+
+
 def html_text(page: str) -> str:
     """The text a reader sees in an HTML page (tags removed, entities decoded), for leak checks."""
     page = re.sub(r"<(style|script)\b.*?</\1>", " ", page, flags=re.S | re.I)
@@ -501,15 +539,19 @@ def html_text(page: str) -> str:
 def leaked_lines(feedback_html: Path, graded_notebook: Path) -> list[str]:
     """Hidden test lines of ``graded_notebook`` that ``feedback_html`` shows.
 
-    Lines shorter than 8 characters and lines that also appear outside hidden regions of the
-    notebook (the learner may have written the same line) do not count.
+    Rubric cells for graders count as hidden. Lines shorter than 8 characters and lines that also
+    appear outside hidden regions of the notebook (the learner may have written the same line) do not count.
     """
     cells = json.loads(graded_notebook.read_text(encoding="utf-8")).get("cells", [])
     hidden: set[str] = set()
     visible: set[str] = set()
     for cell in cells:
         source = cell.get("source", "")
-        kept, removed = strip_hidden_tests("".join(source) if isinstance(source, list) else source)
+        source = "".join(source) if isinstance(source, list) else source
+        if GRADER_ONLY in cell.get("metadata", {}):
+            hidden |= {line.lstrip("> ").strip() for line in source.split("\n")}
+            continue
+        kept, removed = strip_hidden_tests(source)
         hidden |= {line.strip() for line in removed}
         visible |= {line.strip() for line in kept.split("\n")}
     secrets = {line for line in hidden - visible if len(line) >= 8 and BEGIN_HIDDEN not in line and END_HIDDEN not in line}

@@ -38,6 +38,32 @@ def _release(args: argparse.Namespace) -> int:
     return 0
 
 
+def _points(args: argparse.Namespace) -> int:
+    from persistlab.points import sync
+
+    course = _course(args)
+    names = course.assignments() if args.all else args.names
+    if not names:
+        raise SystemExit("persistlab points: name an assignment or use --all")
+    stale = 0
+    for name in names:
+        course.require_assignment(name)
+        for path in sorted(course.path(course.source, name).glob("*.ipynb")):
+            check = sync(path, write=args.write)
+            where = path.relative_to(course.root)
+            if check.up_to_date:
+                print(f"{where}: points table up to date ({check.total[1]:g} points)")
+                continue
+            stale += 1
+            changes = [f"{g} {old:g} -> {new:g}" for g, (old, new) in check.changed.items()]
+            changes.append(f"total {check.total[0]:g} -> {check.total[1]:g}")
+            print(f"{where}: {'rewrote' if args.write else 'out of date'}: {', '.join(changes)}")
+    if stale and not args.write:
+        print("run again with --write to fix the numbers, then persistlab release")
+        return 1
+    return 0
+
+
 def _collect(args: argparse.Namespace) -> int:
     from persistlab.classroom import collect
 
@@ -63,9 +89,14 @@ def _autograde(args: argparse.Namespace) -> int:
         course, names, jobs=args.jobs, timeout=args.timeout,
         progress=lambda message: print(f"[{elapsed(start)}] {message}", flush=True),
     )
-    rows = [("assignment", "student", "status", "score", "notes")]
-    rows += [(r.assignment, r.student, r.status, f"{r.score:g}/{r.max_score:g}", "; ".join(r.notes)) for r in results]
+    rows = [("assignment", "student", "status", "score", "by hand", "notes")]
+    rows += [(r.assignment, r.student, r.status, f"{r.score:g}/{r.max_score:g}", f"{r.by_hand:g}" if r.by_hand else "-",
+              "; ".join(r.notes)) for r in results]
     print(format_table(rows))
+    waiting = [r for r in results if r.by_hand]
+    if waiting:
+        print(f"{len(waiting)} submission(s) have written answers worth {sum(r.by_hand for r in waiting):g} points in all "
+              "('by hand'), not in their score yet: grade them in the formgrader (Manual Grading), then export.")
     failed = [r for r in results if r.status == "failed"]
     for r in failed:
         print(f"\n--- nbgrader log for {r.student}, {r.assignment} (end) ---\n" + "\n".join(r.log.splitlines()[-40:]))
@@ -93,6 +124,22 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from persistlab.report import class_report, format_report, plot_report
+
+    course = _course(args)
+    names = course.assignments() if args.all or not args.name else [args.name]
+    if args.name:
+        course.require_assignment(args.name)
+    report = class_report(course, names)
+    if not any(ex.scores for ex in report.exercises):
+        raise SystemExit("persistlab report: no graded submissions yet: run persistlab autograde first")
+    print(format_report(report, top_messages=args.top))
+    if args.plot:
+        print(f"wrote {plot_report(report, Path(args.plot))}")
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
     from persistlab.classroom import check, format_table, record_check
 
@@ -104,6 +151,9 @@ def _check(args: argparse.Namespace) -> int:
     print(format_table(rows))
     score, top = sum(r.score for r in results), sum(r.max_score for r in results)
     print(f"visible tests: {score:g}/{top:g} points. Your instructor's grading also runs hidden tests.")
+    written = _written_points(Path(args.notebook))
+    if written:
+        print(f"Written answers ({written:g} points) are graded by your instructor, by hand.")
     record_check(Path(args.notebook), results)
     return 0
 
@@ -134,6 +184,16 @@ def _check_real_service(args: argparse.Namespace) -> int:
         return 2
 
 
+def _written_points(notebook: Path) -> float:
+    import json
+
+    from persistlab.points import graded_points
+
+    cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    markdown = [c for c in cells if c.get("cell_type") == "markdown"]
+    return sum(graded_points(markdown).values())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="persistlab", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -147,6 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("names", nargs="*", metavar="NAME")
     cmd.add_argument("--all", action="store_true", help="every assignment in solutions/")
     cmd.set_defaults(func=_release)
+    cmd = commands.add_parser("points", parents=[course], help="authors: check (or --write) the points table in cell 0")
+    cmd.add_argument("names", nargs="*", metavar="NAME")
+    cmd.add_argument("--all", action="store_true", help="every assignment in solutions/")
+    cmd.add_argument("--write", action="store_true", help="rewrite the numbers and the total from the cells' points")
+    cmd.set_defaults(func=_points)
     cmd = commands.add_parser("collect", parents=[course], help="instructors: an LMS zip into submitted/<student>/NAME/")
     cmd.add_argument("zip", metavar="ZIP")
     cmd.add_argument("name", metavar="NAME")
@@ -165,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("export", parents=[course], help="instructors: every grade to a CSV file")
     cmd.add_argument("--to", default="grades.csv", help="the CSV file (default grades.csv)")
     cmd.set_defaults(func=_export)
+    cmd = commands.add_parser("report", parents=[course], help="instructors: what the class fails, and the spread of scores")
+    cmd.add_argument("name", metavar="NAME", nargs="?", help="one assignment (default: all)")
+    cmd.add_argument("--all", action="store_true", help="every assignment (the default)")
+    cmd.add_argument("--plot", metavar="PNG", help="also draw the report into this PNG file")
+    cmd.add_argument("--top", type=int, default=3, help="failure messages shown per test (default 3)")
+    cmd.set_defaults(func=_report)
     cmd = commands.add_parser("check", help="learners: run the visible tests of one exercise notebook")
     cmd.add_argument("notebook", metavar="NOTEBOOK")
     cmd.add_argument("--timeout", type=int, default=120, help="seconds a cell may run (default 120)")
@@ -189,10 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from persistlab.classroom import ClassroomError
+    from persistlab.points import PointsTableError
 
     try:
         return int(args.func(args) or 0)
-    except ClassroomError as err:
+    except (ClassroomError, PointsTableError) as err:
         print(f"persistlab {args.command}: {err}", file=sys.stderr)
         return 2
 

@@ -17,15 +17,22 @@ whether or not the course's ``nbgrader_config.py`` calls it. What it changes:
 - :class:`RestoreDeletedTests` replaces ``OverwriteCells``: test cells a learner deleted are put back
   from the gradebook (nbgrader already restores edited ones; its own ``add_missing_cells`` crashes
   when the cell before a deleted test is a locked markdown cell).
-- :class:`HideHiddenTests` runs last in ``generate_feedback``: the feedback HTML shows
+- :class:`ShowRubric` adds the rubric of each written answer (kept in the source as a hidden-test
+  region of the answer cell) after it in the autograded notebook, for the formgrader.
+- :class:`HideHiddenTests` runs last in ``generate_feedback`` and drops those rubric cells: the feedback HTML shows
   ``# (hidden tests are not shown)`` instead of the hidden test source, and a failing hidden test
   shows only its message (``AssertionError: ...``), not a traceback quoting the hidden lines.
 """
 
 from __future__ import annotations
 
+import csv
+import os
+import re
+from pathlib import Path
 from typing import Any
 
+from jupyter_core.utils import run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbconvert.exporters.exporter import ResourcesDict
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
@@ -45,7 +52,22 @@ from nbgrader.preprocessors import (
     SaveAutoGrades,
 )
 
-from persistlab.classroom import BEGIN_HIDDEN, KERNEL_DIED, NOT_RUN, STUCK, strip_hidden_tests
+from nbgrader.api import Gradebook, MissingEntry
+from nbformat.v4 import new_markdown_cell
+from nbgrader.utils import compute_checksum, is_grade, is_locked, is_solution
+
+from persistlab.classroom import (
+    BEGIN_HIDDEN,
+    GRADER_ONLY,
+    END_HIDDEN,
+    KERNEL_DIED,
+    NOT_RUN,
+    ROSTER_FILE,
+    STUCK,
+    graded_code_env,
+    strip_hidden_tests,
+    without_hidden_tests,
+)
 
 TRACEBACK_NOTE = "(The traceback is not shown because this test cell contains hidden tests.)"
 
@@ -63,6 +85,17 @@ class RobustExecute(Execute):
     """
 
     _stopped: str | None = None
+
+    async def async_start_new_kernel(self, **kwargs: Any) -> None:
+        """Start the kernel in :func:`~persistlab.classroom.graded_code_env`: no keys, the offline simulator.
+
+        This is what keeps the grader's secrets from graded code whichever process grades: ``persistlab
+        autograde``, plain ``nbgrader autograde`` or the formgrader inside the Jupyter server.
+        """
+        kwargs["env"] = graded_code_env(kwargs.get("env"))
+        await super().async_start_new_kernel(**kwargs)
+
+    start_new_kernel = run_sync(async_start_new_kernel)  # nbclient binds the sync twin to its own coroutine
 
     def preprocess(self, nb: NotebookNode, resources: Any = None, km: Any = None) -> tuple[NotebookNode, Any]:
         self._stopped = None
@@ -108,6 +141,28 @@ class RestoreDeletedTests(OverwriteCells):
     the cell before the deleted test is any other locked cell, such as a markdown heading.
     """
 
+    def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, index: int) -> tuple[NotebookNode, ResourcesDict]:
+        """Put back the hidden tests of a test cell the learner left as released, without nbgrader's
+        warning that its checksum changed (nbgrader issue #1961: the gradebook's checksum includes the
+        hidden tests, the release's cell does not). Edited cells still get the warning and the source."""
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id and is_locked(cell):
+            try:
+                source = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
+            except MissingEntry:
+                source = None
+            if source is not None and source.locked and cell.source == without_hidden_tests(source.source):
+                cell.source = source.source
+            return super().preprocess_cell(cell, resources, index)
+        cell, resources = super().preprocess_cell(cell, resources, index)
+        if grade_id and is_solution(cell) and is_grade(cell) and "grade_id" in cell.metadata.nbgrader:
+            # A written answer left as released ("YOUR ANSWER HERE") is blank: nbgrader scores it zero
+            # only if its checksum is the release's, not the gradebook's (which includes the rubric).
+            source = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
+            if BEGIN_HIDDEN in source.source and cell.source == without_hidden_tests(source.source):
+                cell.metadata.nbgrader["checksum"] = compute_checksum(cell)
+        return cell, resources
+
     def add_missing_grade_cells(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
         source = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
         order = [cell.name for cell in source.source_cells]
@@ -127,22 +182,88 @@ class RestoreDeletedTests(OverwriteCells):
         return nb, resources
 
 
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+ARROW = re.compile(r"^-*>\s*\d+\s?(.*)$")
+
+
+def _failing_line(traceback: list[str]) -> str | None:
+    """The source line of the test cell itself that raised (the arrow in the cell's frame), if found."""
+    for entry in traceback:
+        plain = ANSI.sub("", entry)
+        if plain.lstrip().startswith(("Cell In[", "Input In [")):
+            for line in plain.split("\n"):
+                if match := ARROW.match(line.strip()):
+                    return match.group(1).strip()
+            return None
+    return None
+
+
+class ShowRubric(NbGraderPreprocessor):
+    """After each written answer (a manually graded answer cell) of an autograded notebook, a read-only
+    cell with its rubric for whoever grades it in the formgrader.
+
+    The rubric is the hidden-test region of the answer cell in the source notebook: nbgrader keeps
+    it in the gradebook and removes it from the release. :class:`HideHiddenTests` drops these cells
+    from feedback.
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        info = resources["nbgrader"]
+        cells = []
+        with Gradebook(info["db_url"]) as gb:
+            for cell in nb.cells:
+                cells.append(cell)
+                meta = cell.metadata.get("nbgrader", {})
+                if not (is_solution(cell) and is_grade(cell) and meta.get("grade_id")):
+                    continue
+                try:
+                    source = gb.find_source_cell(meta["grade_id"], info["notebook"], info["assignment"]).source
+                except MissingEntry:
+                    continue
+                rubric = [line for line in strip_hidden_tests(source)[1] if BEGIN_HIDDEN not in line and END_HIDDEN not in line]
+                if rubric:
+                    text = f"**For the grader** (not in the learner's feedback): `{meta['grade_id']}`, {meta.get('points', 0):g} points\n\n"
+                    cells.append(new_markdown_cell(
+                        text + "\n".join(f"> {line}".rstrip() for line in rubric),
+                        id=f"grader-{meta['grade_id']}"[:64].replace("_", "-"),
+                        metadata={GRADER_ONLY: {"rubric_for": meta["grade_id"]}, "deletable": False, "editable": False},
+                    ))
+        nb.cells = cells
+        return nb, resources
+
+
 class HideHiddenTests(NbGraderPreprocessor):
     """Remove hidden test source from notebooks on their way to feedback HTML (nbgrader issue #917).
 
-    In each cell holding a hidden-test region: the region becomes one note line; error outputs keep
-    their name and message but lose the traceback (it quotes the failing line); text outputs lose
-    any line that repeats a hidden source line.
+    In each cell holding a hidden-test region: the region becomes one note line; text outputs lose
+    any line that repeats a hidden source line. An error raised by a visible line keeps its
+    traceback (the learner sees where, even for a bare ``assert`` or ``NotImplementedError()``), minus
+    any line quoting hidden source; an error raised by a hidden line keeps only its name and message.
     """
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        nb.cells = [cell for cell in nb.cells if GRADER_ONLY not in cell.metadata]  # rubrics (ShowRubric)
+        return super().preprocess(nb, resources)
 
     def preprocess_cell(self, cell: NotebookNode, resources: ResourcesDict, index: int) -> tuple[NotebookNode, ResourcesDict]:
         if BEGIN_HIDDEN not in cell.source:
             return cell, resources
         cell.source, removed = strip_hidden_tests(cell.source)
         secret = {line.strip() for line in removed if len(line.strip()) >= 8}
+        hidden_markers = (BEGIN_HIDDEN, END_HIDDEN)
         for output in cell.get("outputs", []):
             if output.output_type == "error":
-                output.traceback = [f"{output.ename}: {output.evalue}", TRACEBACK_NOTE]
+                failing = _failing_line(output.get("traceback", []))
+                if failing and failing not in secret and failing in cell.source:
+                    output.traceback = [
+                        "\n".join(
+                            line for line in entry.split("\n")
+                            if not any(s in ANSI.sub("", line) for s in (*secret, *hidden_markers))
+                        )
+                        for entry in output.traceback
+                    ]
+                else:
+                    output.traceback = [f"{output.ename}: {output.evalue}", TRACEBACK_NOTE]
             elif output.output_type == "stream":
                 output.text = "".join(
                     line for line in output.text.splitlines(keepends=True) if not any(s in line for s in secret)
@@ -150,10 +271,46 @@ class HideHiddenTests(NbGraderPreprocessor):
         return cell, resources
 
 
+class NameStudents(NbGraderPreprocessor):
+    """Give a student nbgrader created without a name (autograde, collect) the name from the course's
+    roster (:data:`~persistlab.classroom.ROSTER_FILE`, nbgrader's import format ``id,first_name,last_name,email``)
+    or else their id, so the formgrader lists ``lovelaceada`` instead of ``None, None``.
+
+    Runs first among autograde's sanitize steps; names already in the gradebook are never changed.
+    """
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        info = resources["nbgrader"]
+        student_id = info["student"]
+        roster = _roster(Path(os.getcwd()) / ROSTER_FILE)
+        with Gradebook(info["db_url"]) as gb:
+            try:
+                student = gb.find_student(student_id)
+            except MissingEntry:
+                return nb, resources
+            if student.last_name is None and student.first_name is None:
+                person = roster.get(student_id, {})
+                gb.update_or_create_student(
+                    student_id,
+                    last_name=person.get("last_name") or student_id,
+                    first_name=person.get("first_name") or "",
+                    **({"email": person["email"]} if person.get("email") else {}),
+                )
+        return nb, resources
+
+
+def _roster(path: Path) -> dict[str, dict[str, str]]:
+    if not path.is_file():
+        return {}
+    with path.open(newline="", encoding="utf-8") as f:
+        return {row["id"]: row for row in csv.DictReader(f) if row.get("id")}
+
+
 def configure(c: Any) -> None:
     """Apply the course's grading settings to an nbgrader config object ``c``."""
     c.OverwriteCells.add_missing_cells = True
     c.Autograde.sanitize_preprocessors = [
+        NameStudents,
         ClearOutput,
         DeduplicateIds,
         OverwriteKernelspec,
@@ -167,6 +324,7 @@ def configure(c: Any) -> None:
         LimitOutput,
         SaveAutoGrades,
         AssignLatePenalties,
+        ShowRubric,
         CheckCellMetadata,
     ]
     c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, HideHiddenTests]

@@ -11,7 +11,10 @@ learner got wrong, the points each test cell should get, and the answer cells it
         ...
 
 Every ``# %% <grade_id>`` section replaces the source of that answer cell; answer cells a patch does
-not name keep the solution's code. :func:`build` applies a patch to the released notebook, so the
+not name keep the solution's code. Written answers (manually graded Markdown cells, ``written_*``)
+are answered with the solution's model answer unless a section gives the learner's text; their
+expected points are ``None`` (left for the instructor: autograde gives them no score) unless
+``EXPECTED`` names them. :func:`build` applies a patch to the released notebook, so the
 result is exactly what a learner would hand in. Two submissions need no file: ``solution`` (full
 marks) and ``blank`` (the release as handed out, zero).
 
@@ -40,14 +43,21 @@ class Patch:
     exercise: str
     name: str
     summary: str
-    expected: dict[str, float]
+    expected: dict[str, float | None]
+    """Points per graded cell; ``None`` for a written answer that waits for grading by hand."""
     answers: dict[str, str]
     known_issue: str = ""
     """Set when the exercise's tests do not yet give the expected points (the test is then a strict xfail)."""
 
 
 def _solution_source(source: str) -> str:
-    lines = [line for line in source.split("\n") if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line]
+    """An answer cell as a learner who got it right would hand it in: no markers, no rubric."""
+    lines, hidden = [], False
+    for line in source.split("\n"):
+        if "BEGIN HIDDEN TESTS" in line or "END HIDDEN TESTS" in line:
+            hidden = "BEGIN" in line
+        elif not hidden and "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line:
+            lines.append(line)
     return "\n".join(lines)
 
 
@@ -70,6 +80,12 @@ def points(solution: Path) -> dict[str, float]:
     return out
 
 
+def written_ids(solution: Path) -> list[str]:
+    """Ids of the written answers (manually graded Markdown answer cells) of a source notebook."""
+    return [grade_id(c) for c in cells(solution) if c["cell_type"] == "markdown"
+            and c.get("metadata", {}).get("nbgrader", {}).get("solution") and c["metadata"]["nbgrader"].get("grade")]
+
+
 def answer_ids(solution: Path) -> list[str]:
     """Ids of the answer cells of a source notebook, in order."""
     return [grade_id(c) for c in cells(solution) if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
@@ -78,8 +94,9 @@ def answer_ids(solution: Path) -> list[str]:
 def load(exercise: str, name: str, solution: Path) -> Patch:
     """Read ``<exercise>/<name>.py`` (or the built-in ``solution`` / ``blank``) against ``solution``."""
     tests = points(solution)
+    by_hand: dict[str, float | None] = dict.fromkeys(written_ids(solution))
     if name == "solution":
-        return Patch(exercise, name, "The reference solution.", tests, {})
+        return Patch(exercise, name, "The reference solution.", {**tests, **by_hand}, {})
     if name == "blank":
         return Patch(exercise, name, "The release as handed out, nothing answered.", {k: 0.0 for k in tests}, {})
     path = HERE / exercise / f"{name}.py"
@@ -91,15 +108,15 @@ def load(exercise: str, name: str, solution: Path) -> Patch:
         for node in tree.body
         if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and node.targets[0].id.isupper()
     }
-    expected = constants["EXPECTED"]
+    expected = {**by_hand, **constants["EXPECTED"]}
     if set(expected) != set(tests):
-        raise ValueError(f"{path}: EXPECTED names {sorted(expected)}, the exercise's tests are {sorted(tests)}")
+        raise ValueError(f"{path}: EXPECTED names {sorted(expected)}, the exercise's tests are {sorted(set(tests) - set(by_hand))}")
     parts = SECTION.split(text)
     answers = {parts[i]: parts[i + 1].strip("\n") + "\n" for i in range(1, len(parts), 2)}
     unknown = set(answers) - set(answer_ids(solution))
     if not answers or unknown:
         raise ValueError(f"{path}: sections must name answer cells of {exercise}; unknown: {sorted(unknown) or 'none given'}")
-    return Patch(exercise, name, summary, {k: float(v) for k, v in expected.items()}, answers,
+    return Patch(exercise, name, summary, {k: None if v is None else float(v) for k, v in expected.items()}, answers,
                  constants.get("KNOWN_ISSUE", ""))
 
 
