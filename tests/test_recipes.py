@@ -106,3 +106,37 @@ def test_lesson03_manifest_refuses_a_changed_chunking(tmp_path: Path) -> None:
         index = ns["open_index"](documents, model, version=2, splitter=SECOND_SPLITTER)
     assert usage.texts == chunks(documents, SECOND_SPLITTER) + probes
     check_consistent(index, documents, splitter=SECOND_SPLITTER)
+
+
+def test_lesson02_load_or_build_builds_once_reloads_free_and_refuses_a_damaged_folder(tmp_path: Path) -> None:
+    """Lesson 02's load_or_build: build, restart twice with zero embedding calls and the same answers, then a
+    folder that lost its vector store is refused (not rebuilt over) and left as it was."""
+    from llama_index.core import Document, load_index_from_storage
+
+    from histories import TOPICS
+
+    ns = recipes(LESSONS / "02_reload_correctly.ipynb", Path=Path, StorageContext=StorageContext,
+                 VectorStoreIndex=VectorStoreIndex, load_index_from_storage=load_index_from_storage)
+    documents = [Document(id_=name, text=text) for name, text in TOPICS.items()]
+    folder = tmp_path / "index"
+
+    def start() -> tuple[VectorStoreIndex, persistlab.Usage]:
+        with persistlab.metered() as cost:
+            index = ns["load_or_build"](folder, documents, Settings.embed_model)
+        return index, cost
+
+    built, cost = start()
+    assert cost.texts == len(documents), cost
+    answers = [built.as_retriever(similarity_top_k=1).retrieve(text)[0].node.ref_doc_id for text in TOPICS.values()]
+    assert answers == list(TOPICS)
+    for _ in range(2):
+        index, cost = start()
+        assert cost.requests == 0, f"a restart embedded: {cost}"
+        check_consistent(index, documents, splitter=Settings.node_parser)  # from_documents' default
+        assert [index.as_retriever(similarity_top_k=1).retrieve(t)[0].node.ref_doc_id for t in TOPICS.values()] == answers
+
+    (folder / "default__vector_store.json").unlink()
+    left = sorted(p.name for p in folder.iterdir())
+    with persistlab.metered() as cost, pytest.raises(RuntimeError, match="partial or damaged index"):
+        ns["load_or_build"](folder, documents, Settings.embed_model)
+    assert cost.requests == 0 and sorted(p.name for p in folder.iterdir()) == left
