@@ -58,7 +58,8 @@ def lesson06_versions() -> Recipe:
     ns = recipes(LESSONS / "06_production_and_scale.ipynb", fs=fs, ROOT=root)
 
     def update(documents: list, folder: Path, splitter: object) -> None:
-        Settings.node_parser = splitter
+        # Settings.transformations caches [node_parser] on first read, so set both (an earlier test may have read it).
+        Settings.node_parser, Settings.transformations = splitter, [splitter]
         if not fs.exists(f"{root}/CURRENT"):
             context = StorageContext.from_defaults(vector_store=NumpyVectorStore())
             index, number = VectorStoreIndex.from_documents(documents, storage_context=context), 1
@@ -78,11 +79,11 @@ def lesson06_versions() -> Recipe:
 
 
 def test_lesson06_versioned_publishing_survives_the_history(tmp_path: Path) -> None:
-    default = Settings.node_parser
+    default = Settings.node_parser, Settings.transformations
     try:
         passed = run_history(lesson06_versions(), tmp_path).passed
     finally:
-        Settings.node_parser = default
+        Settings.node_parser, Settings.transformations = default
     assert passed[-1] == "delete smoke.md", passed
 
 
