@@ -48,10 +48,14 @@ def lesson_sections(path: Path) -> list[str]:
 
 
 @contextmanager
-def environment(overrides: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the ``with`` block (kernels started inside inherit them)."""
+def environment(overrides: dict[str, str | None]) -> Iterator[None]:
+    """Set environment variables for the ``with`` block (kernels started inside inherit them); None unsets one."""
     saved = {key: os.environ.get(key) for key in overrides}
-    os.environ.update(overrides)
+    for key, value in overrides.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     try:
         yield
     finally:

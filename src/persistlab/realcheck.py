@@ -21,8 +21,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,24 +65,6 @@ class Run:
         return float(self.usage.get("cost_usd", 0.0))
 
 
-@contextmanager
-def _env(overrides: dict[str, str | None]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in overrides}
-    for key, value in overrides.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def _notebook_env(target: dict[str, str | None]) -> dict[str, str | None]:
     from persistlab.notebooks import NOTEBOOK_ENV
 
@@ -96,11 +77,13 @@ def run_lesson(path: Path, target: dict[str, str | None], timeout: int = 600) ->
     import nbformat
     from nbclient import NotebookClient
 
+    from persistlab.notebooks import environment
+
     path = Path(path).resolve()
     nb = nbformat.read(path, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(_REPORT_CELL))
     run = Run(path.stem)
-    with _env(_notebook_env(target)):
+    with environment(_notebook_env(target)):
         try:
             NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                            resources={"metadata": {"path": str(path.parent)}}).execute()
