@@ -44,7 +44,8 @@ class WriteCrash:
         return f"at write {self.nth} ({last})"
 
 
-def _inside(path: Any, root: Path) -> bool:
+def is_inside(path: Any, root: Path) -> bool:
+    """Whether ``path`` (str, bytes or PathLike) lies inside the folder ``root``."""
     try:
         return Path(os.fsdecode(path)).resolve().is_relative_to(root.resolve())
     except (TypeError, ValueError):
@@ -74,7 +75,7 @@ def crash_at_write(nth: int, under: Path) -> Iterator[WriteCrash]:
     def patched_persist(original: Callable[..., None]) -> Callable[..., None]:
         def persist(self: Any, persist_path: str, fs: Any = None, **kwargs: Any) -> None:
             original(self, persist_path, fs=fs, **kwargs)
-            if fs is not None or not _inside(persist_path, under) or not count(f"writing {Path(persist_path).name}"):
+            if fs is not None or not is_inside(persist_path, under) or not count(f"writing {Path(persist_path).name}"):
                 return
             target = fsspec.filesystem("file")
             with target.open(persist_path, "rb") as f:
@@ -87,7 +88,7 @@ def crash_at_write(nth: int, under: Path) -> Iterator[WriteCrash]:
 
     def patched_rename(real: Callable[..., None]) -> Callable[..., None]:
         def rename(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
-            if (_inside(src, under) or _inside(dst, under)) and count(f"renaming {Path(os.fsdecode(src)).name}"):
+            if (is_inside(src, under) or is_inside(dst, under)) and count(f"renaming {Path(os.fsdecode(src)).name}"):
                 raise InjectedCrash(f"Injected crash {crash.where}: the process died before the rename.")
             real(src, dst, *args, **kwargs)
 

@@ -69,7 +69,7 @@ from llama_index.embeddings.openai import OpenAIEmbedding
 
 from persistlab import meter, simulator
 from persistlab.consistency import check_consistent
-from persistlab.crashpoints import InjectedCrash, WriteCrash, crash_at_write
+from persistlab.crashpoints import InjectedCrash, WriteCrash, crash_at_write, is_inside
 from persistlab.backend import SIMULATED_API_BASE, SIMULATED_API_KEY
 from persistlab.tokens import use_bundled_encodings
 
@@ -712,13 +712,6 @@ class Crash:
     fired: bool = False
 
 
-def _inside(path: Any, root: Path) -> bool:
-    try:
-        return Path(os.fsdecode(path)).resolve().is_relative_to(root.resolve())
-    except (TypeError, ValueError):
-        return False
-
-
 @contextlib.contextmanager
 def crash_while_writing(file_name: str) -> Iterator[Crash]:
     """The next time a LlamaIndex store writes ``file_name``, leave it half written and raise.
@@ -769,7 +762,7 @@ def crash_on_rename(nth: int, under: Path) -> Iterator[Crash]:
     def guarded(real: Callable[..., None]) -> Callable[..., None]:
         def rename(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
             nonlocal seen
-            if _inside(src, under) or _inside(dst, under):
+            if is_inside(src, under) or is_inside(dst, under):
                 seen += 1
                 if seen == nth:
                     crash.fired = True
@@ -792,7 +785,7 @@ def crash_on_delete(under: Path) -> Iterator[Crash]:
     real_rmtree = shutil.rmtree
 
     def rmtree(path: Any, *args: Any, **kwargs: Any) -> None:
-        if crash.fired or not _inside(path, under) or not Path(os.fsdecode(path)).exists():
+        if crash.fired or not is_inside(path, under) or not Path(os.fsdecode(path)).exists():
             return real_rmtree(path, *args, **kwargs)
         files = sorted(p for p in Path(os.fsdecode(path)).rglob("*") if p.is_file())
         if files:
