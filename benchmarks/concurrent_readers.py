@@ -2,13 +2,13 @@
 
     .venv/bin/python benchmarks/concurrent_readers.py [--loads 1000] [--pause 0.002] [--seconds 120]
 
-Runs lesson 04's own code (its cells tagged ``recipe``) in two processes. A writer process publishes
+Runs lesson 05's own code (its cells tagged ``recipe``) in two processes. A writer process publishes
 version after version as fast as it can, each a fresh index of a few documents whose metadata carries
 its version number; the reader (this process) loads the live index again and again and judges each
 load. Two ways of switching are raced:
 
 - ``naive``: the writer calls ``persist_atomically(index, folder)`` (persist beside, two renames) and
-  the reader calls ``load(folder)``, as lesson 04 first teaches;
+  the reader calls ``load(folder)``, as lesson 05 first teaches;
 - ``pointer``: the writer calls ``publish_version(index, root)`` then ``retire_old_versions(root)``
   and the reader calls ``open_current(root)`` (versions behind a pointer file).
 
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-LESSON = ROOT / "lessons" / "04_error_recovery.ipynb"
+LESSON = ROOT / "lessons" / "05_crash_safe_persist.ipynb"
 DIMENSIONS = 8  # short vectors: a load of a few nodes then costs milliseconds, so the race gets many loads
 GRACE_S = 2.0  # the pointer writer's grace period: far longer than one load, even with pauses
 DOCUMENTS = 3
@@ -43,7 +43,7 @@ METHODS = ("naive", "pointer")
 
 
 def lesson_recipes() -> dict[str, Any]:
-    """Lesson 04's recipe cells, run in a fresh namespace (tests/notebook_recipes.py)."""
+    """Lesson 05's recipe cells, run in a fresh namespace (tests/notebook_recipes.py)."""
     sys.path.insert(0, str(ROOT / "tests"))
     try:
         from notebook_recipes import recipes

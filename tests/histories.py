@@ -100,7 +100,7 @@ class History:
 
 
 def shared_stores_update(documents: list[Document], folder: Path, splitter: Any) -> None:
-    """Lesson 05's former recipe, kept to prove the history catches it: the pipeline writes into the index's
+    """The pattern lesson 07 warns against (its Common gotcha), kept to prove the history catches it: the pipeline writes into the index's
     own docstore and vector store, and the index takes what ``run()`` returns."""
     if (folder / "docstore.json").is_file():
         index = load_index_from_storage(StorageContext.from_defaults(persist_dir=str(folder)), embed_model=Settings.embed_model)
@@ -114,7 +114,7 @@ def shared_stores_update(documents: list[Document], folder: Path, splitter: Any)
 
 
 SHARED_STORES = Recipe(
-    "shared stores (lesson 05, former)",
+    "shared stores (lesson 07's gotcha)",
     shared_stores_update,
     lambda folder, splitter: load_index_from_storage(StorageContext.from_defaults(persist_dir=str(folder)),
                                                      embed_model=Settings.embed_model),

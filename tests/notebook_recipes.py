@@ -6,7 +6,7 @@ holds only imports, function and class definitions and constant assignments, so 
 side effect; its functions take the folders and models they work on as arguments (or read module
 constants a test may replace).
 
-    ns = recipes(ROOT / "lessons/04_error_recovery.ipynb")
+    ns = recipes(ROOT / "lessons/05_crash_safe_persist.ipynb")
     ns["persist_atomically"](index, tmp_path / "index")
 
 The test then drives the functions through a scripted history (build, restart, edit, add, delete,

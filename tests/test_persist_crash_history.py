@@ -1,4 +1,4 @@
-"""Lesson 04's persist recipes survive a crash at every write, rename and delete they make.
+"""Lesson 05's persist recipes survive a crash at every write, rename and delete they make.
 
 Both recipes are taken from the lesson itself (its cells tagged ``recipe``):
 
@@ -25,7 +25,7 @@ from persistlab import grading
 from notebook_recipes import recipes
 
 ROOT = Path(__file__).resolve().parents[1]
-LESSON = ROOT / "lessons" / "04_error_recovery.ipynb"
+LESSON = ROOT / "lessons" / "05_crash_safe_persist.ipynb"
 STORE_FILES = ("docstore.json", "index_store.json", "graph_store.json", "default__vector_store.json",
                "image__vector_store.json")
 MAX_RENAMES = 6  # more than either recipe makes; the test checks that the last one tried did not fire

@@ -1,6 +1,6 @@
-"""Readers loading while a writer swaps versions: lesson 04's pointer recipe gives every load one whole version.
+"""Readers loading while a writer swaps versions: lesson 05's pointer recipe gives every load one whole version.
 
-Runs the race of ``benchmarks/concurrent_readers.py`` (lesson 04's own recipe cells, a writer process
+Runs the race of ``benchmarks/concurrent_readers.py`` (lesson 05's own recipe cells, a writer process
 publishing new versions as fast as it can, this process loading again and again with a short pause
 after each file it reads) with bounded loads and time. Figures for more loads: run the benchmark.
 """

@@ -1,5 +1,5 @@
 """Every update recipe a lesson teaches, loaded from the lesson itself, survives the scripted history of
-``histories.py``; the pattern lesson 05 used to teach (a pipeline sharing the index's stores) fails it."""
+``histories.py``; the pattern lesson 07 warns against (a pipeline sharing the index's stores) fails it."""
 
 from __future__ import annotations
 
@@ -25,19 +25,19 @@ def simulator() -> None:
     persistlab.setup(quiet=True)
 
 
-def lesson05() -> Recipe:
-    ns = recipes(LESSONS / "05_pipeline_reuse.ipynb")
+def lesson07() -> Recipe:
+    ns = recipes(LESSONS / "07_sync_with_a_folder.ipynb")
 
     def hashes(folder: Path, splitter: object) -> SimpleDocumentStore:
-        path = ns["settings_folder"](folder, splitter) / "pipeline" / "docstore.json"
-        return SimpleDocumentStore.from_persist_path(str(path))
+        live = ns["current_version"](ns["settings_folder"](folder, splitter))
+        return SimpleDocumentStore.from_persist_path(str(live / "pipeline" / "docstore.json"))
 
-    return Recipe("lesson 05 sync_folder", lambda docs, folder, splitter: ns["sync_folder"](docs, folder, splitter),
+    return Recipe("lesson 07 sync_folder", lambda docs, folder, splitter: ns["sync_folder"](docs, folder, splitter),
                   ns["open_index"], hashes)
 
 
-def test_lesson05_sync_folder_survives_the_history(tmp_path: Path) -> None:
-    passed = run_history(lesson05(), tmp_path).passed
+def test_lesson07_sync_folder_survives_the_history(tmp_path: Path) -> None:
+    passed = run_history(lesson07(), tmp_path).passed
     assert passed[-1] == "change chunking", passed
 
 

@@ -134,8 +134,8 @@ class Quiz:
     def show(cls, quiz_id: str, folder: str | Path = ".") -> Quiz:
         """The question ``quiz_id`` from its notebook's quiz file, ``<folder>/quizzes/<stem>.json``.
 
-        ``<stem>`` is the part of the id before ``:`` (``"04_error_recovery:no-index"`` is in
-        ``quizzes/04_error_recovery.json``); ``folder`` defaults to the current directory, which is
+        ``<stem>`` is the part of the id before ``:`` (``"04_diagnosing_load_failures:no-index"`` is in
+        ``quizzes/04_diagnosing_load_failures.json``); ``folder`` defaults to the current directory, which is
         the notebook's folder when Jupyter runs it. Only this question's widget is built.
         """
         stem, colon, _ = quiz_id.partition(":") if isinstance(quiz_id, str) else ("", "", "")

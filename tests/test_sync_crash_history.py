@@ -1,0 +1,117 @@
+"""Lesson 07's ``sync_folder`` survives a crash at every write it makes, at every step of the scripted history.
+
+The recipe comes from the lesson itself (its cells tagged ``recipe``). For each step of ``histories.script()``
+(edits, an addition, a deletion, a chunking change), the step's sync runs once per write it makes, on a copy of
+the folder as the previous step left it, with that write crashed (``persistlab.crashpoints.crash_at_write``:
+the write is left half done and raises). Then a "restarted process" (a fresh namespace of the lesson's recipes)
+must find a consistent index of exactly the old documents or exactly the new ones, loading with zero embedding
+requests; its next sync must end with the new documents, embedding only what the crashed sync had not
+committed (nothing if the crash came after the commit), and a sync after that must embed nothing.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from llama_index.core import Settings
+from llama_index.core.storage.docstore import SimpleDocumentStore
+
+import persistlab
+from histories import chunks, documents_from, script
+from notebook_recipes import recipes
+from persistlab.consistency import check_consistent
+from persistlab.crashpoints import InjectedCrash, crash_at_write
+
+LESSON = Path(__file__).resolve().parents[1] / "lessons" / "07_sync_with_a_folder.ipynb"
+MAX_WRITES = 40  # far more than one sync makes; the test checks that the last crash point did not fire
+
+
+@pytest.fixture(scope="module", autouse=True)
+def simulator() -> None:
+    persistlab.setup(quiet=True)
+
+
+def restart() -> dict:
+    """The lesson's recipes in a fresh namespace: nothing survives from the last "process" but the files."""
+    return recipes(LESSON)
+
+
+def hashes(ns: dict, folder: Path, splitter: object) -> SimpleDocumentStore | None:
+    """The pipeline docstore of ``folder``'s live version (where the next sync looks for hashes); None before one."""
+    live = ns["current_version"](ns["settings_folder"](folder, splitter))
+    return None if live is None else SimpleDocumentStore.from_persist_path(str(live / "pipeline" / "docstore.json"))
+
+
+def holds(ns: dict, folder: Path, documents: list, splitter: object) -> bool:
+    """Whether the index sync_folder keeps in ``folder`` is consistent and holds exactly ``documents``."""
+    with persistlab.metered() as loading:
+        index = ns["open_index"](folder, splitter)
+    assert loading.requests == 0, f"opening the index made {loading.requests} embedding requests"
+    if not documents:
+        check_consistent(index)
+        return not index.index_struct.nodes_dict
+    stored = hashes(ns, folder, splitter)
+    if stored is None:
+        return False
+    try:
+        check_consistent(index, documents, splitter=splitter, hashes=stored)
+    except AssertionError:
+        return False
+    return True
+
+
+def test_a_crash_at_every_write_of_every_step_leaves_the_old_or_the_new_index(tmp_path: Path) -> None:
+    steps = script()
+    base = tmp_path / "base"
+    restart()["sync_folder"](documents_from(steps[0].texts), base, steps[0].splitter)
+    crashes = 0
+    for previous, step in zip(steps, steps[1:]):
+        old = documents_from(previous.texts) if previous.splitter is step.splitter else []
+        new = documents_from(step.texts)
+        paid = chunks([d for d in new if d.id_ in step.changed], step.splitter)
+        for nth in range(1, MAX_WRITES + 1):
+            folder = tmp_path / f"{step.name}-{nth}".replace(" ", "_")
+            shutil.copytree(base, folder)
+            with crash_at_write(nth, folder) as crash:
+                try:
+                    restart()["sync_folder"](new, folder, step.splitter)
+                    error = None
+                except Exception as caught:  # noqa: BLE001 (the test judges what reached it)
+                    error = caught
+            where = f"step {step.name!r}, crash {crash.where}"
+            if not crash.fired:
+                assert error is None, f"{where}: sync_folder failed by itself: {error!r}"
+                assert holds(restart(), folder, new, step.splitter), f"{where}: a sync without a crash is wrong"
+                break
+            crashes += 1
+            assert isinstance(error, InjectedCrash), f"{where}: the failure did not reach the caller: {error!r}"
+            ns = restart()
+            committed = holds(ns, folder, new, step.splitter)
+            assert committed or holds(ns, folder, old, step.splitter), (
+                f"{where}: after a restart the folder holds neither the old documents nor the new ones")
+            with persistlab.metered() as redo:
+                ns["sync_folder"](new, folder, step.splitter)
+            expected = 0 if committed else paid
+            assert redo.texts == expected, (
+                f"{where}: the next sync embedded {redo.texts} texts, expected {expected} "
+                f"({'the crashed sync had committed' if committed else 'only the changed chunks'})")
+            assert holds(restart(), folder, new, step.splitter), f"{where}: the next sync left a wrong index"
+            with persistlab.metered() as again:
+                restart()["sync_folder"](new, folder, step.splitter)
+            assert again.requests == 0, f"{where}: a third sync still embedded {again.texts} texts"
+            shutil.rmtree(folder)
+        else:
+            pytest.fail(f"step {step.name!r}: sync_folder made more than {MAX_WRITES} writes")
+        restart()["sync_folder"](new, base, step.splitter)
+    assert crashes >= 2 * (len(steps) - 2), f"only {crashes} crash points fired: the test did not crash the writes"
+
+
+def test_the_crash_points_fire_on_sync_folders_writes(tmp_path: Path) -> None:
+    """The harness is not blind: the first sync of a folder makes several store writes and a rename inside it."""
+    steps = script()
+    with crash_at_write(10**6, tmp_path) as crash:
+        restart()["sync_folder"](documents_from(steps[0].texts), tmp_path / "sync", steps[0].splitter)
+    assert not crash.fired and any(w.startswith("writing docstore.json") for w in crash.writes), crash.writes
+    assert any(w.startswith("renaming") for w in crash.writes), crash.writes
