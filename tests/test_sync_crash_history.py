@@ -66,7 +66,7 @@ def test_a_crash_at_every_write_of_every_step_leaves_the_old_or_the_new_index(tm
     steps = script()
     base = tmp_path / "base"
     restart()["sync_folder"](documents_from(steps[0].texts), base, steps[0].splitter)
-    crashes = 0
+    outcomes: dict[str, list[str]] = {}
     for previous, step in zip(steps, steps[1:]):
         old = documents_from(previous.texts) if previous.splitter is step.splitter else []
         new = documents_from(step.texts)
@@ -85,7 +85,6 @@ def test_a_crash_at_every_write_of_every_step_leaves_the_old_or_the_new_index(tm
                 assert error is None, f"{where}: sync_folder failed by itself: {error!r}"
                 assert holds(restart(), folder, new, step.splitter), f"{where}: a sync without a crash is wrong"
                 break
-            crashes += 1
             assert isinstance(error, InjectedCrash), f"{where}: the failure did not reach the caller: {error!r}"
             ns = restart()
             committed = holds(ns, folder, new, step.splitter)
@@ -93,6 +92,7 @@ def test_a_crash_at_every_write_of_every_step_leaves_the_old_or_the_new_index(tm
                 f"{where}: after a restart the folder holds neither the old documents nor the new ones")
             with persistlab.metered() as redo:
                 ns["sync_folder"](new, folder, step.splitter)
+            outcomes.setdefault(step.name, []).append("new" if committed else "old")
             expected = 0 if committed else paid
             assert redo.texts == expected, (
                 f"{where}: the next sync embedded {redo.texts} texts, expected {expected} "
@@ -105,7 +105,11 @@ def test_a_crash_at_every_write_of_every_step_leaves_the_old_or_the_new_index(tm
         else:
             pytest.fail(f"step {step.name!r}: sync_folder made more than {MAX_WRITES} writes")
         restart()["sync_folder"](new, base, step.splitter)
+    print({name: f"{len(seen)} crashes, {seen.count('old')} left the old index, {seen.count('new')} the new" for name, seen in outcomes.items()})
+    crashes = sum(len(seen) for seen in outcomes.values())
     assert crashes >= 2 * (len(steps) - 2), f"only {crashes} crash points fired: the test did not crash the writes"
+    # every counted write comes before the commit (the os.replace of CURRENT), so each crash left the old index
+    assert all(set(seen) == {"old"} for seen in outcomes.values()), outcomes
 
 
 def test_the_crash_points_fire_on_sync_folders_writes(tmp_path: Path) -> None:
