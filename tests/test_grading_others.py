@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import submissions
 from test_grading import (
-    PARTS, TIMEOUT_S, Graded, _feedback, _grade, check_export, check_feedback, check_reference_submission, grades, ok,
-    persistlab, reference_cases,
+    PARTS, TIMEOUT_S, Graded, _feedback, _grade, check_export, check_feedback, check_reference_submission, grades,
+    nbgrader_names, ok, persistlab, reference_cases,
 )
 
 pytestmark = pytest.mark.nbgrader
@@ -46,7 +45,7 @@ def test_export_lists_every_submission_with_its_total(graded_rest: Graded) -> No
 def test_grading_again_serially_gives_identical_grades(graded_rest: Graded, feedback_rest: list[Path]) -> None:
     """Parallel workers share the gradebook: a serial second run must agree cell by cell (after feedback read them)."""
     graded = graded_rest
-    exercise = min(graded.exercises, key=lambda e: len(submissions.names(e)))  # the quickest to regrade
+    exercise = min(graded.exercises, key=lambda e: len(nbgrader_names(e)))  # the quickest to regrade
     ok(persistlab("autograde", exercise, "--jobs", "1", "--timeout", str(TIMEOUT_S), cwd=graded.course))
     again = grades(graded.course, graded.exercises)
     first = {k: v for k, v in graded.grades.items() if k[0] == exercise}
