@@ -627,6 +627,7 @@ class MilvusLiteBackend(Backend):
     def load(self, persist_dir: Path, embed_model: BaseEmbedding) -> Searcher:
         _check_dir(persist_dir, self.file_name)
         store = self._store(persist_dir, None, overwrite=False)
+        store.client.load_collection(STORE_TABLE)  # a reopened file's collection starts released: not searchable
         return _index_over(store, embed_model, on_close=store.client.close)
 
 
