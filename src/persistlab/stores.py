@@ -604,6 +604,13 @@ class LanceDBBackend(Backend):
 
 
 class MilvusLiteBackend(Backend):
+    """Milvus Lite: one file, served by a process that Milvus Lite starts inside the process that opens it.
+
+    While one process has the file open (even after ``client.close()``), another cannot open it: pymilvus
+    raises ``Open local milvus failed``. So the benchmark's fresh-process load fails while the process that
+    built the store is alive; load it after that process has exited.
+    """
+
     name = "milvus"
     description = "Milvus Lite file (stores text)"
     modules = ("llama_index.core", "pymilvus", "llama_index.vector_stores.milvus")
