@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     from persistlab import storebench, stores
 
     names = [s.strip() for s in args.stores.split(",") if s.strip()]
-    queries = storebench.query_vectors(storebench.WARM_QUERIES + 1, cache_dir=args.out / "cache")
+    queries = storebench.query_vectors(storebench.QUERIES, cache_dir=args.out / "cache")
     queries_path = args.out / "stores" / "queries-d1536.npy"
     queries_path.parent.mkdir(parents=True, exist_ok=True)
     import numpy as np

@@ -15,7 +15,6 @@ import persistlab
 from histories import SHARED_STORES, Recipe, run_history
 from notebook_recipes import recipes
 from persistlab.consistency import check_consistent
-from persistlab.stores import NumpyVectorStore
 
 LESSONS = Path(__file__).resolve().parents[1] / "lessons"
 
@@ -46,8 +45,8 @@ def test_the_shared_stores_pattern_fails_the_history(tmp_path: Path) -> None:
         run_history(SHARED_STORES, tmp_path)
 
 
-def lesson06_versions() -> Recipe:
-    """Lesson 06's versioned publishing (open_version / publish / open_current) on an in-memory file system.
+def lesson09_versions() -> Recipe:
+    """Lesson 09's versioned publishing (open_version / publish / open_current) on an in-memory file system.
 
     Each step opens the current version, refreshes it with ``refresh_ref_docs`` and publishes the result as
     the next version. The lesson's index uses the global splitter, so the test sets ``Settings.node_parser``
@@ -55,33 +54,31 @@ def lesson06_versions() -> Recipe:
     """
     fs = fsspec.filesystem("memory")
     root = f"history/{uuid.uuid4().hex}"
-    ns = recipes(LESSONS / "06_production_and_scale.ipynb", fs=fs, ROOT=root)
+    ns = recipes(LESSONS / "09_object_storage_and_versions.ipynb", fs=fs, ROOT=root)
 
     def update(documents: list, folder: Path, splitter: object) -> None:
         # Settings.transformations caches [node_parser] on first read, so set both (an earlier test may have read it).
         Settings.node_parser, Settings.transformations = splitter, [splitter]
         if not fs.exists(f"{root}/CURRENT"):
-            context = StorageContext.from_defaults(vector_store=NumpyVectorStore())
-            index, number = VectorStoreIndex.from_documents(documents, storage_context=context), 1
+            index, number = VectorStoreIndex.from_documents(documents), 1
         else:
             version, index = ns["open_current"]()
             number = int(version[1:]) + 1
             known = set(index.docstore.get_all_document_hashes().values())
             for doc_id in known - {d.id_ for d in documents}:
                 index.delete_ref_doc(doc_id, delete_from_docstore=True)
-                index.docstore.delete_document(doc_id, raise_error=False)  # its hash, kept for text-keeping stores
             if not index.refresh_ref_docs(documents) and not known - {d.id_ for d in documents}:
                 return
         ns["publish"](index, f"v{number}")
 
-    return Recipe("lesson 06 versioned publishing", update, lambda folder, splitter: ns["open_current"]()[1],
+    return Recipe("lesson 09 versioned publishing", update, lambda folder, splitter: ns["open_current"]()[1],
                   changes_chunking=False)
 
 
-def test_lesson06_versioned_publishing_survives_the_history(tmp_path: Path) -> None:
+def test_lesson09_versioned_publishing_survives_the_history(tmp_path: Path) -> None:
     default = Settings.node_parser, Settings.transformations
     try:
-        passed = run_history(lesson06_versions(), tmp_path).passed
+        passed = run_history(lesson09_versions(), tmp_path).passed
     finally:
         Settings.node_parser, Settings.transformations = default
     assert passed[-1] == "delete smoke.md", passed

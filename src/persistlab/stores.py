@@ -1,15 +1,22 @@
 """Vector store backends behind one small interface: build and persist, load, top-k query.
 
-The lesson on production and scale and ``benchmarks/vector_stores.py`` compare the same backends:
+Lesson 08 (vector stores) and ``benchmarks/vector_stores.py`` compare the same backends, each through its
+maintained LlamaIndex integration except the last two:
 
-========== ===========================================================================================
-``json``   LlamaIndex's default: ``SimpleVectorStore`` persisted as JSON by ``StorageContext.persist``
-``faiss``  ``FaissVectorStore`` (flat inner-product index); texts stay in ``docstore.json``
-``chroma`` ``ChromaVectorStore`` on a local ``chromadb.PersistentClient``; Chroma stores the texts
-``numpy``  :class:`NumpyVectorStore` (this module): a ``.npy`` matrix plus one JSON line per node
-``floor``  no LlamaIndex at all: ``np.load`` of the matrix, ``json.load`` of the texts, brute force
-========== ===========================================================================================
+============= ========================================================================================
+``json``      LlamaIndex's default: ``SimpleVectorStore`` persisted as JSON by ``StorageContext.persist``
+``faiss``     ``FaissVectorStore`` (flat inner-product index); texts stay in ``docstore.json``
+``faiss_map`` ``FaissMapVectorStore`` (the same behind an id map, so it can delete by node id)
+``chroma``    ``ChromaVectorStore`` on a local ``chromadb.PersistentClient``; Chroma stores the texts
+``lancedb``   ``LanceDBVectorStore`` on a local LanceDB table (exact search without a vector index)
+``milvus``    ``MilvusVectorStore`` on a Milvus Lite file
+``qdrant``    ``QdrantVectorStore`` on ``QdrantClient(path=...)``, Qdrant's local mode
+``numpy``     :class:`NumpyVectorStore` (this module): a ``.npy`` matrix plus one JSON line per node, the
+              course's illustration of how close a store can come to the floor; not a production choice
+``floor``     no LlamaIndex at all: ``np.load`` of the matrix, ``json.load`` of the texts, brute force
+============= ========================================================================================
 
+LanceDB, Milvus Lite and Qdrant are in the test environment only (see pyproject.toml).
 Each backend builds from nodes that already carry embeddings, so nothing is embedded here. ``load``
 returns a :class:`Searcher` whose ``top_k`` takes a query vector and returns :class:`Hit` s with text.
 
@@ -63,7 +70,8 @@ class Hit(NamedTuple):
     """One search result: node id, its text, and the score the store reports (higher is closer).
 
     Scores are not comparable across stores: most report cosine similarity, but the Chroma
-    integration reports ``exp(-distance)``, i.e. ``exp(cosine - 1)`` for a cosine collection.
+    integration reports ``exp(-distance)``, i.e. ``exp(cosine - 1)`` for a cosine collection, and the
+    LanceDB one ``exp(-squared L2 distance)``, i.e. ``exp(2 cosine - 2)`` for unit vectors.
     """
 
     node_id: str
@@ -427,6 +435,12 @@ class Backend(ABC):
         for module in self.modules:
             import_module(module)
 
+    def installed(self) -> bool:
+        """Whether every module this backend needs can be imported here."""
+        from importlib.util import find_spec
+
+        return all(find_spec(module.split(".")[0]) is not None and find_spec(module) is not None for module in self.modules)
+
     @abstractmethod
     def build(self, nodes: Sequence[BaseNode], persist_dir: Path, embed_model: BaseEmbedding) -> None:
         """Index ``nodes`` (each with ``embedding`` set) and persist everything into ``persist_dir``."""
@@ -473,28 +487,45 @@ class FaissBackend(Backend):
     name = "faiss"
     description = "FAISS flat IP + docstore.json"
     modules = ("llama_index.core", "faiss", "llama_index.vector_stores.faiss")
+    store_class = "FaissVectorStore"
+
+    def _store(self, dim: int) -> Any:
+        import faiss
+        from llama_index.vector_stores import faiss as integration
+
+        # inner product = cosine similarity for unit-length vectors (OpenAI's are)
+        return getattr(integration, self.store_class)(faiss_index=faiss.IndexFlatIP(dim))
 
     def build(self, nodes: Sequence[BaseNode], persist_dir: Path, embed_model: BaseEmbedding) -> None:
-        import faiss
         from llama_index.core import StorageContext, VectorStoreIndex
-        from llama_index.vector_stores.faiss import FaissVectorStore
 
         _check_embedded(nodes)
-        dim = len(nodes[0].get_embedding())
-        # inner product = cosine similarity for unit-length vectors (OpenAI's are)
-        store = FaissVectorStore(faiss_index=faiss.IndexFlatIP(dim))
-        context = StorageContext.from_defaults(vector_store=store)
+        context = StorageContext.from_defaults(vector_store=self._store(len(nodes[0].get_embedding())))
         VectorStoreIndex(list(nodes), storage_context=context, embed_model=embed_model)
         context.persist(persist_dir=str(persist_dir))
 
     def load(self, persist_dir: Path, embed_model: BaseEmbedding) -> Searcher:
         from llama_index.core import StorageContext, load_index_from_storage
-        from llama_index.vector_stores.faiss import FaissVectorStore
+        from llama_index.vector_stores import faiss as integration
 
         _check_dir(persist_dir, "default__vector_store.json")
-        store = FaissVectorStore.from_persist_dir(str(persist_dir))
+        store = getattr(integration, self.store_class).from_persist_dir(str(persist_dir))
         context = StorageContext.from_defaults(vector_store=store, persist_dir=str(persist_dir))
         return IndexSearcher(load_index_from_storage(context, embed_model=embed_model))
+
+
+class FaissMapBackend(FaissBackend):
+    """``FaissMapVectorStore``: the same flat index behind an id map, so that nodes can be deleted."""
+
+    name = "faiss_map"
+    description = "FAISS IDMap2 flat IP + docstore.json (deletes)"
+    store_class = "FaissMapVectorStore"
+
+    def _store(self, dim: int) -> Any:
+        import faiss
+        from llama_index.vector_stores.faiss import FaissMapVectorStore
+
+        return FaissMapVectorStore(faiss_index=faiss.IndexIDMap2(faiss.IndexFlatIP(dim)))
 
 
 def chroma_settings() -> Any:
@@ -538,6 +569,100 @@ class ChromaBackend(Backend):
         return IndexSearcher(index, on_close=client.close)
 
 
+STORE_TABLE = "persistlab"
+"""Name of the table or collection the LanceDB, Milvus Lite and Qdrant backends write and read."""
+
+
+def _index_over(store: BasePydanticVectorStore, embed_model: BaseEmbedding, on_close: Any = None) -> IndexSearcher:
+    from llama_index.core import VectorStoreIndex
+
+    return IndexSearcher(VectorStoreIndex.from_vector_store(store, embed_model=embed_model), on_close=on_close)
+
+
+def _build_into(store: BasePydanticVectorStore, nodes: Sequence[BaseNode], embed_model: BaseEmbedding) -> None:
+    from llama_index.core import StorageContext, VectorStoreIndex
+
+    VectorStoreIndex(list(nodes), storage_context=StorageContext.from_defaults(vector_store=store), embed_model=embed_model)
+
+
+class LanceDBBackend(Backend):
+    name = "lancedb"
+    description = "LanceDB table (stores text; exact search)"
+    modules = ("llama_index.core", "lancedb", "llama_index.vector_stores.lancedb")
+
+    def build(self, nodes: Sequence[BaseNode], persist_dir: Path, embed_model: BaseEmbedding) -> None:
+        from llama_index.vector_stores.lancedb import LanceDBVectorStore
+
+        _check_embedded(nodes)
+        _build_into(LanceDBVectorStore(uri=str(persist_dir), table_name=STORE_TABLE, mode="overwrite"), nodes, embed_model)
+
+    def load(self, persist_dir: Path, embed_model: BaseEmbedding) -> Searcher:
+        from llama_index.vector_stores.lancedb import LanceDBVectorStore
+
+        _check_dir(persist_dir, f"{STORE_TABLE}.lance")
+        return _index_over(LanceDBVectorStore(uri=str(persist_dir), table_name=STORE_TABLE), embed_model)
+
+
+class MilvusLiteBackend(Backend):
+    """Milvus Lite: one file, served by a process that Milvus Lite starts inside the process that opens it.
+
+    While one process has the file open (even after ``client.close()``), another cannot open it: pymilvus
+    raises ``Open local milvus failed``. So the benchmark's fresh-process load fails while the process that
+    built the store is alive; load it after that process has exited.
+    """
+
+    name = "milvus"
+    description = "Milvus Lite file (stores text)"
+    modules = ("llama_index.core", "pymilvus", "llama_index.vector_stores.milvus")
+    file_name = "milvus.db"
+
+    def _store(self, persist_dir: Path, dim: int | None, overwrite: bool) -> Any:
+        from llama_index.vector_stores.milvus import MilvusVectorStore
+
+        return MilvusVectorStore(uri=str(Path(persist_dir) / self.file_name), collection_name=STORE_TABLE,
+                                 dim=dim, overwrite=overwrite, similarity_metric="IP")
+
+    def build(self, nodes: Sequence[BaseNode], persist_dir: Path, embed_model: BaseEmbedding) -> None:
+        _check_embedded(nodes)
+        Path(persist_dir).mkdir(parents=True, exist_ok=True)
+        store = self._store(persist_dir, len(nodes[0].get_embedding()), overwrite=True)
+        try:
+            _build_into(store, nodes, embed_model)
+        finally:
+            store.client.close()
+
+    def load(self, persist_dir: Path, embed_model: BaseEmbedding) -> Searcher:
+        _check_dir(persist_dir, self.file_name)
+        store = self._store(persist_dir, None, overwrite=False)
+        store.client.load_collection(STORE_TABLE)  # a reopened file's collection starts released: not searchable
+        return _index_over(store, embed_model, on_close=store.client.close)
+
+
+class QdrantLocalBackend(Backend):
+    name = "qdrant"
+    description = "Qdrant local mode (stores text)"
+    modules = ("llama_index.core", "qdrant_client", "llama_index.vector_stores.qdrant")
+
+    def build(self, nodes: Sequence[BaseNode], persist_dir: Path, embed_model: BaseEmbedding) -> None:
+        from llama_index.vector_stores.qdrant import QdrantVectorStore
+        from qdrant_client import QdrantClient
+
+        _check_embedded(nodes)
+        client = QdrantClient(path=str(persist_dir))
+        try:
+            _build_into(QdrantVectorStore(collection_name=STORE_TABLE, client=client), nodes, embed_model)
+        finally:
+            client.close()
+
+    def load(self, persist_dir: Path, embed_model: BaseEmbedding) -> Searcher:
+        from llama_index.vector_stores.qdrant import QdrantVectorStore
+        from qdrant_client import QdrantClient
+
+        _check_dir(persist_dir, "collection")
+        client = QdrantClient(path=str(persist_dir))
+        return _index_over(QdrantVectorStore(collection_name=STORE_TABLE, client=client), embed_model, on_close=client.close)
+
+
 class NumpyBackend(Backend):
     name = "numpy"
     description = "NumpyVectorStore (persistlab; memory-mapped .npy + JSON lines)"
@@ -578,7 +703,10 @@ class FloorBackend(Backend):
         return FloorSearcher(vectors, texts["ids"], texts["texts"])
 
 
-BACKENDS: dict[str, Backend] = {b.name: b for b in (JsonBackend(), FaissBackend(), ChromaBackend(), NumpyBackend(), FloorBackend())}
+BACKENDS: dict[str, Backend] = {b.name: b for b in (
+    JsonBackend(), FaissBackend(), FaissMapBackend(), ChromaBackend(), LanceDBBackend(), MilvusLiteBackend(),
+    QdrantLocalBackend(), NumpyBackend(), FloorBackend(),
+)}
 """Every backend by name, in the order tables list them."""
 
 

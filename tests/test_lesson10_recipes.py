@@ -1,4 +1,4 @@
-"""Lesson 7's checkpointed build, driven from the lesson itself: a failure costs only the failed batch."""
+"""Lesson 10's checkpointed build, driven from the lesson itself: a failure costs only the failed batch."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from persistlab import faults
 from persistlab.corpus import load_documents
 from tests.notebook_recipes import recipes
 
-LESSON = Path(__file__).resolve().parents[1] / "lessons" / "07_when_embedding_fails.ipynb"
+LESSON = Path(__file__).resolve().parents[1] / "lessons" / "10_when_embedding_fails.ipynb"
 
 
 def test_a_failed_build_resumes_from_its_checkpoint_and_pays_only_the_rest(tmp_path: Path) -> None:
