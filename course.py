@@ -3,14 +3,16 @@
 
     python3 course.py lab          # learners: set up, then open JupyterLab on the start page (extra options go to jupyter lab)
     python3 course.py test         # maintainers: set up with the test tools too, then run every test (what CI runs)
-    python3 course.py setup [lab]  # set up only: the maintainers' environment, or with `lab` the learners' one
+    python3 course.py setup [lab|bench]  # set up only: the maintainers' environment, the learners' one (`lab`),
+                                         # or the maintainers' with the stores only the benchmarks measure (`bench`)
     python3 course.py lock         # maintainers: resolve pyproject.toml's dependency groups into the locks
     python3 course.py lock --upgrade  # ... moving every package to its newest release that fits
 
 The dependencies are listed once, in pyproject.toml's [dependency-groups]: `lab` is what the lessons and
-exercises need, `test` adds the tests' and benchmarks' tools. `lock` resolves both together (uv.lock, for
-every supported Python and platform) and writes requirements-lab.lock, requirements-test.lock (exact pins,
-for uv or pip) and environment.yml (the lab set, for conda / Binder).
+exercises need, `test` adds the tests' and benchmarks' tools, `bench` the stores only benchmarks measure.
+`lock` resolves them together (uv.lock, for
+every supported Python and platform) and writes requirements-lab.lock, requirements-test.lock,
+requirements-bench.lock (exact pins, for uv or pip) and environment.yml (the lab set, for conda / Binder).
 
 Set-up makes a virtual environment in .venv, installs the exact versions of one lock and the course's
 helper package (editable, so nbgrader's kernels find it from any folder). It is skipped when nothing it
@@ -29,8 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("PERSISTLAB_VENV", ROOT / ".venv"))
-LOCKS = {"lab": ROOT / "requirements-lab.lock", "test": ROOT / "requirements-test.lock"}
-"""One lock per dependency group of pyproject.toml; `test` includes `lab`."""
+LOCKS = {"lab": ROOT / "requirements-lab.lock", "test": ROOT / "requirements-test.lock",
+         "bench": ROOT / "requirements-bench.lock"}
+"""One lock per dependency group of pyproject.toml; each includes the one before it."""
 UV = "uv==0.13.8"
 STAMP = VENV / ".persistlab-installed"
 START_PAGE = "lessons/00_start_here.ipynb"
@@ -53,9 +56,10 @@ def fingerprint(group: str) -> str:
 
 
 def installed(group: str) -> bool:
-    """Whether .venv holds ``group``'s lock as it is now (the test set holds the lab set too)."""
+    """Whether .venv holds ``group``'s lock as it is now, or a larger group's (which holds it too)."""
     done = STAMP.read_text() if STAMP.exists() else ""
-    return done in {fingerprint(g) for g in (("lab", "test") if group == "lab" else (group,))}
+    groups = list(LOCKS)
+    return done in {fingerprint(g) for g in groups[groups.index(group):]}
 
 
 def make_venv() -> Path:
@@ -149,7 +153,7 @@ def main(argv: list[str]) -> int:
     elif command == "test":
         return test(argv[1:])
     elif command == "setup":
-        if argv[1:] not in ([], ["lab"], ["test"]):
+        if argv[1:] not in ([], *([g] for g in LOCKS)):
             print(__doc__)
             return 2
         setup(*argv[1:])

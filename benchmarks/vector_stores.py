@@ -5,7 +5,7 @@
 For each N: the default JSON store, FAISS (flat and with its id map), Chroma, LanceDB, Milvus Lite, Qdrant's
 local mode, persistlab's NumpyVectorStore and the raw-numpy floor are built from the same vectors, persisted,
 and loaded in fresh processes (see persistlab.storebench for what each column means). Stores whose packages
-are not installed are skipped with a note (LanceDB, Milvus Lite and Qdrant are in the test set only). Writes
+are not installed are skipped with a note (LanceDB, Milvus Lite and Qdrant are in the bench group only). Writes
 results.csv, results.json, results.md and load_vs_n.png to --out; caches the simulated vectors in --out/cache
 so they are computed once per N. The JSON store takes minutes at 20,000 vectors:
 --json-max N skips it above N.
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
 
     missing = [s for s in args.stores if not stores.backend(s).installed()]
     if missing:
-        print(f"note: skipping {', '.join(missing)}: not installed here (they are in the test set: python3 course.py setup)")
+        print(f"note: skipping {', '.join(missing)}: not installed here (they are in the bench group: python3 course.py setup bench)")
         args.stores = [s for s in args.stores if s not in missing]
     args.out.mkdir(parents=True, exist_ok=True)
     command = shlex.join([".venv/bin/python", "benchmarks/vector_stores.py", *(argv if argv is not None else sys.argv[1:])])

@@ -71,12 +71,13 @@ def test_every_direct_dependency_is_locked_within_its_range(group: str) -> None:
         assert not outside, f"{course.LOCKS[group].name} has {requirement.name} {outside}, outside {requirement}: lock again"
 
 
-def test_the_test_environment_is_the_lab_environment_plus_test_tools() -> None:
-    lab, test = set(course.locked_pins("lab")), set(course.locked_pins("test"))
-    assert lab < test, f"pins of the lab lock missing from the test lock: {sorted(lab - test)[:5]}"
-    lab_names = set(_locked_versions("lab"))
-    test_only = {canonicalize_name(r.name) for r in _group("test")} - {canonicalize_name(r.name) for r in _group("lab")}
-    assert test_only and not test_only & lab_names, f"test tools in the learners' lock: {test_only & lab_names}"
+@pytest.mark.parametrize(("smaller", "larger"), [("lab", "test"), ("test", "bench")])
+def test_each_environment_is_the_one_before_plus_its_own_tools(smaller: str, larger: str) -> None:
+    small, large = set(course.locked_pins(smaller)), set(course.locked_pins(larger))
+    assert small < large, f"pins of the {smaller} lock missing from the {larger} lock: {sorted(small - large)[:5]}"
+    small_names = set(_locked_versions(smaller))
+    own = {canonicalize_name(r.name) for r in _group(larger)} - {canonicalize_name(r.name) for r in _group(smaller)}
+    assert own and not own & small_names, f"{larger} tools in the {smaller} lock: {own & small_names}"
 
 
 def test_excluded_dependencies_are_in_no_lock() -> None:
