@@ -19,6 +19,7 @@ _LAZY = {
     "setup": "persistlab.backend",
     "embedding_model": "persistlab.backend",
     "chat_model": "persistlab.backend",
+    "connection": "persistlab.backend",
     "backend_name": "persistlab.backend",
     "embedding_dimension": "persistlab.backend",
     "load_documents": "persistlab.corpus",

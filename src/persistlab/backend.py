@@ -45,8 +45,10 @@ def backend_name() -> str:
     return name
 
 
-def _connection() -> dict[str, Any]:
-    """Keyword arguments that point an OpenAI class at the chosen backend, with metered clients."""
+def connection() -> dict[str, Any]:
+    """Keyword arguments that point an OpenAI class you build yourself at the chosen backend, with metered
+    clients: ``OpenAIEmbedding(model=..., dimensions=..., **persistlab.connection())``. Outside the course
+    leave them out: the class reads ``OPENAI_API_KEY`` from the environment and calls the real API."""
     if backend_name() == OPENAI:
         if not os.environ.get("OPENAI_API_KEY"):
             raise BackendConfigError(
@@ -80,13 +82,13 @@ def embedding_model(
     if dimensions is not None and model not in REDUCIBLE_MODELS:
         raise ValueError(f"{model} has a fixed size of {EMBEDDING_DIMENSIONS[model]}; dimensions= works only for text-embedding-3-*.")
     use_bundled_encodings()
-    return OpenAIEmbedding(model=model, dimensions=dimensions, **{**_connection(), **kwargs})
+    return OpenAIEmbedding(model=model, dimensions=dimensions, **{**connection(), **kwargs})
 
 
 def chat_model(model: str = DEFAULT_CHAT_MODEL, **kwargs: Any) -> OpenAI:
     """A real ``OpenAI`` LLM wired to the current backend (the simulator answers extractively)."""
     use_bundled_encodings()
-    return OpenAI(model=model, temperature=0.0, **{**_connection(), **kwargs})
+    return OpenAI(model=model, temperature=0.0, **{**connection(), **kwargs})
 
 
 def embedding_dimension(model: str, dimensions: int | None = None) -> int:
