@@ -17,7 +17,7 @@ from llama_index.embeddings.openai import OpenAIEmbedding
 from llama_index.llms.openai import OpenAI
 
 from persistlab import faults, meter
-from persistlab.simulator import EMBEDDING_DIMENSIONS, REDUCIBLE_MODELS, SimulatorTransport
+from persistlab.simulator import SimulatorTransport, check_model
 from persistlab.tokens import use_bundled_encodings
 
 BACKEND_ENV = "PERSISTLAB_BACKEND"
@@ -75,10 +75,7 @@ def embedding_model(
     ``dimensions`` shortens text-embedding-3-* vectors as the real API does. Other keyword
     arguments go to ``OpenAIEmbedding`` (e.g. ``embed_batch_size``).
     """
-    if model not in EMBEDDING_DIMENSIONS:
-        raise ValueError(f"Unsupported embedding model {model!r}; choose one of {', '.join(sorted(EMBEDDING_DIMENSIONS))}.")
-    if dimensions is not None and model not in REDUCIBLE_MODELS:
-        raise ValueError(f"{model} has a fixed size of {EMBEDDING_DIMENSIONS[model]}; dimensions= works only for text-embedding-3-*.")
+    check_model(model, dimensions)
     use_bundled_encodings()
     return OpenAIEmbedding(model=model, dimensions=dimensions, **{**_connection(), **kwargs})
 
@@ -91,7 +88,7 @@ def chat_model(model: str = DEFAULT_CHAT_MODEL, **kwargs: Any) -> OpenAI:
 
 def embedding_dimension(model: str, dimensions: int | None = None) -> int:
     """Length of the vectors ``model`` returns (``dimensions`` if given)."""
-    return dimensions or EMBEDDING_DIMENSIONS[model]
+    return check_model(model, dimensions)
 
 
 def api_base() -> str | None:
