@@ -17,11 +17,10 @@ from llama_index.embeddings.openai import OpenAIEmbedding
 from llama_index.llms.openai import OpenAI
 
 from persistlab import faults, meter
+from persistlab.config import BACKEND_ENV, OPENAI, OPENAI_API_BASE_ENV, OPENAI_API_KEY_ENV, SIMULATOR
 from persistlab.simulator import SimulatorTransport, check_model
 from persistlab.tokens import use_bundled_encodings
 
-BACKEND_ENV = "PERSISTLAB_BACKEND"
-SIMULATOR, OPENAI = "simulator", "openai"
 SIMULATED_API_KEY = "sk-simulated-offline"
 """Placeholder key sent to the simulator. It is not a secret and opens nothing."""
 SIMULATED_API_BASE = "https://simulated-openai.invalid/v1"
@@ -48,7 +47,7 @@ def backend_name() -> str:
 def _connection() -> dict[str, Any]:
     """Keyword arguments that point an OpenAI class at the chosen backend, with metered clients."""
     if backend_name() == OPENAI:
-        if not os.environ.get("OPENAI_API_KEY"):
+        if not os.environ.get(OPENAI_API_KEY_ENV):
             raise BackendConfigError(
                 f"{BACKEND_ENV}=openai needs an API key: set OPENAI_API_KEY in the environment "
                 f"(export OPENAI_API_KEY=...) before starting Jupyter, or unset {BACKEND_ENV} to use the offline simulator."
@@ -93,7 +92,7 @@ def embedding_dimension(model: str, dimensions: int | None = None) -> int:
 
 def api_base() -> str | None:
     """The server the ``openai`` backend talks to when ``OPENAI_API_BASE`` names one (None: the real API)."""
-    base = os.environ.get("OPENAI_API_BASE", "").strip().rstrip("/")
+    base = os.environ.get(OPENAI_API_BASE_ENV, "").strip().rstrip("/")
     return None if not base or base.startswith(REAL_API_BASE) else base
 
 

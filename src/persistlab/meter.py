@@ -24,6 +24,7 @@ from typing import Any, Iterator
 
 import httpx
 
+from persistlab.config import SPEND_CAP_ENV
 from persistlab.endpoints import CHAT, EMBEDDINGS, request_kind
 
 PRICES_PER_MILLION_TOKENS: dict[str, float] = {
@@ -174,8 +175,6 @@ def record_attempt(kind: str, retry: bool) -> None:
                 target.chat_retries += retry
 
 
-SPEND_CAP_ENV = "PERSISTLAB_SPEND_CAP_USD"
-"""When set, a request whose estimated cost would take this process's total past it is not sent."""
 
 
 class SpendCapReached(BaseException):

@@ -13,7 +13,7 @@ import os
 import socket
 from typing import Any
 
-GUARD_ENV = "PERSISTLAB_NETWORK_GUARD"
+from persistlab.config import GUARD_ENV
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from persistlab.config import GUARD_ENV, NO_PROGRESS_BAR_ENV, PROGRESS_FILE_ENV
+
 LESSON_SECTIONS = (
     "Why this matters",
     "Explanation",
@@ -24,10 +26,10 @@ LESSON_SECTIONS = (
 """The seven parts every lesson has, as level-2 headings, in this order."""
 
 NOTEBOOK_ENV = {
-    "PERSISTLAB_NO_PROGRESS": "1",
-    "PERSISTLAB_NETWORK_GUARD": "1",
+    NO_PROGRESS_BAR_ENV: "1",
+    GUARD_ENV: "1",
     "PYTHONHASHSEED": "0",
-    "PERSISTLAB_PROGRESS_FILE": os.devnull,  # a run never reads or writes the learner's progress
+    PROGRESS_FILE_ENV: os.devnull,  # a run never reads or writes the learner's progress
 }
 """Environment for reproducible runs (CI's nbval run uses the same)."""
 

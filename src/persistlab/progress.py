@@ -28,8 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-PROGRESS_FILE_ENV = "PERSISTLAB_PROGRESS_FILE"
-NO_PROGRESS_BAR_ENV = "PERSISTLAB_NO_PROGRESS"
+from persistlab.config import NO_PROGRESS_BAR_ENV, PROGRESS_FILE_ENV, course_root
+
 FILE_NAME = ".progress.json"
 VERSION = 1
 
@@ -65,15 +65,6 @@ class Progress:
 
 
 # --- where the file lives -------------------------------------------------------------------
-
-
-def course_root(start: Path | None = None) -> Path | None:
-    """The nearest folder at or above ``start`` (default: cwd) that holds a ``lessons/`` folder."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "lessons").is_dir():
-            return folder
-    return None
 
 
 def progress_file() -> Path:

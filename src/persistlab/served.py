@@ -48,6 +48,7 @@ import httpx
 import numpy as np
 
 from persistlab import faults, simulator
+from persistlab.config import BACKEND_ENV, LOCAL_SERVER_KEY, OPENAI, OPENAI_API_BASE_ENV, OPENAI_API_KEY_ENV
 from persistlab.endpoints import CHAT, EMBEDDINGS, kind_of
 
 LOOPBACK = "127.0.0.1"
@@ -201,7 +202,7 @@ class ServedSimulator:
 
     def env(self) -> dict[str, str]:
         """Environment variables that point the course's OpenAI classes at this server."""
-        return {"PERSISTLAB_BACKEND": "openai", "OPENAI_API_BASE": self.base_url, "OPENAI_API_KEY": "sk-placeholder-for-local-server"}
+        return {BACKEND_ENV: OPENAI, OPENAI_API_BASE_ENV: self.base_url, OPENAI_API_KEY_ENV: LOCAL_SERVER_KEY}
 
     def stop(self) -> None:
         if self.process.poll() is None:
