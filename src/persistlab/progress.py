@@ -20,7 +20,6 @@ import html
 import json
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from persistlab.atomic import write_atomically
 from persistlab.config import NO_PROGRESS_BAR_ENV, PROGRESS_FILE_ENV, course_root
 
 FILE_NAME = ".progress.json"
@@ -155,18 +155,8 @@ def save(progress: Progress, path: Path | None = None) -> None:
     if path.exists() and not path.is_file():
         raise OSError(f"{path} is not a regular file; set {PROGRESS_FILE_ENV} to a file path")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(_to_json(progress), f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    text = json.dumps(_to_json(progress), indent=2) + "\n"
+    write_atomically(path, lambda f: f.write(text.encode("utf-8")), durable=True)
 
 
 def _update(change: Any) -> None:
