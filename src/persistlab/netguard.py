@@ -75,13 +75,6 @@ def install() -> None:
     socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
 
 
-def uninstall() -> None:
-    """Undo :func:`install`."""
-    socket.getaddrinfo = _original_getaddrinfo  # type: ignore[assignment]
-    socket.socket.connect = _original_connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = _original_connect_ex  # type: ignore[method-assign]
-
-
 def install_from_env() -> bool:
     """Install the guard if ``PERSISTLAB_NETWORK_GUARD=1``; return whether it is on."""
     if os.environ.get(GUARD_ENV) == "1":

@@ -29,6 +29,7 @@ from typing import Any
 
 from persistlab.atomic import write_atomically
 from persistlab.config import NO_PROGRESS_BAR_ENV, PROGRESS_FILE_ENV, course_root
+from persistlab.tables import format_table
 
 FILE_NAME = ".progress.json"
 VERSION = 1
@@ -41,10 +42,6 @@ class QuizRecord:
     correct: bool | None
     time: str
     attempts: int = 1
-
-    @property
-    def answered(self) -> bool:
-        return self.attempts > 0
 
 
 @dataclass(frozen=True)
@@ -139,7 +136,7 @@ def _to_json(progress: Progress) -> dict[str, Any]:
     return {
         "version": VERSION,
         "quizzes": {
-            k: {"answered": r.answered, "correct": r.correct, "time": r.time, "attempts": r.attempts}
+            k: {"correct": r.correct, "time": r.time, "attempts": r.attempts}
             for k, r in sorted(progress.quizzes.items())
         },
         "exercises": {
@@ -312,9 +309,7 @@ class ProgressReport:
     def __repr__(self) -> str:
         if not self.rows:
             return "No lessons or exercises found."
-        table = [_COLUMNS, *(_cells(r) for r in self.rows)]
-        widths = [max(len(line[i]) for line in table) for i in range(len(_COLUMNS))]
-        return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in table)
+        return format_table([_COLUMNS, *(_cells(r) for r in self.rows)])
 
     def _repr_html_(self) -> str:
         if not self.rows:
