@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import httpx
 
 from persistlab.config import FAULTS_ENV
-from persistlab.simulator import ApiError
+from persistlab.apierrors import ApiError
 
 KINDS = ("rate_limit", "server_error", "timeout")
 ENDPOINTS = ("embeddings", "chat", "any")

@@ -32,6 +32,8 @@ from typing import Any, Callable, Iterable
 import httpx
 import numpy as np
 
+from persistlab.apierrors import API_REFERENCE as _API_REFERENCE
+from persistlab.apierrors import ApiError, error_response as _error, json_response as _json_response, model_not_found as _model_not_found
 from persistlab.endpoints import CHAT, EMBEDDINGS, request_kind
 from persistlab.tokens import count_tokens
 
@@ -201,38 +203,6 @@ def extractive_answer(prompt: str) -> str:
 
 
 # --- HTTP transport -------------------------------------------------------------------------
-
-_API_REFERENCE = "Please check the API reference: https://platform.openai.com/docs/api-reference."
-
-
-class ApiError(Exception):
-    """A request the real service refuses: the status code and the ``error`` object it answers with."""
-
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error",
-                 param: str | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.kind, self.param, self.code = status, message, kind, param, code
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body, shaped as OpenAI's ``ErrorResponse``."""
-        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
-
-    def response(self, headers: dict[str, str] | None = None) -> httpx.Response:
-        return _json_response(self.body(), self.status, headers)
-
-
-def _json_response(payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.Response(status, json=payload, headers={"x-request-id": "simulated", **(headers or {})})
-
-
-def _error(status: int, message: str, kind: str = "invalid_request_error") -> httpx.Response:
-    return ApiError(status, message, kind).response()
-
-
-def _model_not_found(model: str) -> ApiError:
-    # Confirmed: the real service's 404 for an unknown model (NotFoundError in the openai client).
-    return ApiError(404, f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found")
-
 
 def _embedding_request(body: dict[str, Any]) -> tuple[str, list[str], int | None, int]:
     """Check an embeddings request as the real service does; return (model, texts, dimensions, tokens)."""
