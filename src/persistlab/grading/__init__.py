@@ -14,8 +14,8 @@ and checks what came back::
 
 Why not read the usage meter? The learner's code runs in the same kernel as the tests, before
 them, and could reset ``persistlab.usage``, replace ``persistlab.metered`` or swap the model's HTTP
-client. So the count a test trusts is kept by a server in another process, with a secret seed
-(:mod:`.counting`); the course's own meter and grading code are checked against their source
+client. So the count a test trusts is kept by a server in another process, which the model's probes
+show it still reaches (:mod:`.counting`); the course's own meter and grading code are checked against their source
 files (:mod:`.integrity`). These checks catch tampering with the course's tools; they cannot
 sandbox arbitrary code (nor do they need to: the instructor reads the submission).
 

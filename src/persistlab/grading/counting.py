@@ -4,10 +4,13 @@
 to a simulator served by another process (:mod:`persistlab.served`), under a random label of its own.
 That server lists every embeddings request answered under the label (``GET /counted/<label>/calls``)
 and no request can remove an entry, so the count a test trusts is kept out of the notebook's process:
-resetting or patching ``persistlab.usage`` changes nothing in it. The server is started with a secret
-seed (``--seed secret``): its vectors cannot be computed in the notebook's process, so code that embeds
-by another route (the in-process simulator, a swapped HTTP client) gets vectors that match nothing
-the test stored.
+resetting or patching ``persistlab.usage`` changes nothing in it.
+
+The server answers with the in-process simulator's vectors (:data:`COUNTING_SEED` is 0), not with a
+secret seed (``served_simulator(seed=None)``): a model of the same name must give the same vectors
+whichever client asks, as on the real service, because the exercises grade a learner who builds or
+loads with ``Settings.embed_model`` (the same model name) on what they got wrong only. With a secret
+seed those submissions would lose the points of every retrieval test as well.
 
 :meth:`CallCounter.watch` then checks, without looking inside any library object:
 
@@ -47,11 +50,15 @@ _server: ServedSimulator | None = None
 _server_lock = threading.Lock()
 
 
+COUNTING_SEED = 0
+"""The counting server's seed: the in-process simulator's vectors (see the module's docstring)."""
+
+
 def _start_server() -> None:
-    """Start this process's counting server (a child with a secret seed) without waiting for it."""
+    """Start this process's counting server (a child process) without waiting for it."""
     global _starting
     if _starting is None:
-        _starting = start(seed=None)
+        _starting = start(seed=COUNTING_SEED)
 
 
 def server_root() -> str:
