@@ -36,9 +36,9 @@ def child(store: str, folder: str, queries_path: str) -> dict[str, float]:
     from llama_index.core.storage.index_store import SimpleIndexStore
     from llama_index.core.vector_stores.simple import SimpleVectorStore, SimpleVectorStoreData
 
-    from persistlab import storebackends, storebench, stores
+    from persistlab import storebench, stores
 
-    storebackends.backend(store).import_modules()
+    stores.backend(store).import_modules()
     query = np.load(queries_path)[0]
     embed_model = storebench.refusing_embed_model(query.shape[0])
     times: dict[str, float] = {}
@@ -96,8 +96,8 @@ def child(store: str, folder: str, queries_path: str) -> dict[str, float]:
         import chromadb
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        client = chromadb.PersistentClient(path=folder, settings=storebackends.chroma_settings())
-        collection = client.get_collection(storebackends.CHROMA_COLLECTION, embedding_function=None)
+        client = chromadb.PersistentClient(path=folder, settings=stores.chroma_settings())
+        collection = client.get_collection(stores.CHROMA_COLLECTION, embedding_function=None)
         mark("vectors: open/read")
         through_index(None, ChromaVectorStore(chroma_collection=collection))
     elif store == "numpy":
@@ -105,7 +105,7 @@ def child(store: str, folder: str, queries_path: str) -> dict[str, float]:
         mark("vectors: open/read")
         through_index(None, vector_store)
     elif store == "floor":
-        searcher = storebackends.backend("floor").load(Path(folder))
+        searcher = stores.backend("floor").load(Path(folder))
         mark("vectors: open/read")
         searcher.top_k(query, 5)
         mark("first top-5 query")
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child(*args.child)))
         return 0
 
-    from persistlab import storebackends, storebench
+    from persistlab import storebench, stores
 
     names = [s.strip() for s in args.stores.split(",") if s.strip()]
     queries = storebench.query_vectors(storebench.WARM_QUERIES + 1, cache_dir=args.out / "cache")
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             if nodes is None:
                 nodes, _ = storebench.corpus_nodes(args.n, cache_dir=args.out / "cache")
             print(f"building {name} at N={args.n:,} in {folder}", file=sys.stderr)
-            storebackends.backend(name).build(nodes, folder, storebench.refusing_embed_model(1536))
+            stores.backend(name).build(nodes, folder, storebench.refusing_embed_model(1536))
         runs = []
         for _ in range(1 if name == "json" else args.repeats):  # one JSON load takes minutes at 20,000
             out = subprocess.run([sys.executable, __file__, "--child", name, str(folder), str(queries_path)],

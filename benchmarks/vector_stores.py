@@ -16,7 +16,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from persistlab import storebackends, storebench
+from persistlab import stores, storebench
 
 
 def _sizes(text: str) -> list[int]:
@@ -31,9 +31,9 @@ def _sizes(text: str) -> list[int]:
 
 def _stores(text: str) -> list[str]:
     names = [s.strip() for s in text.split(",") if s.strip()]
-    unknown = [s for s in names if s not in storebackends.BACKENDS]
+    unknown = [s for s in names if s not in stores.BACKENDS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown store(s) {unknown or text!r}; choose from {','.join(storebackends.BACKENDS)}")
+        raise argparse.ArgumentTypeError(f"unknown store(s) {unknown or text!r}; choose from {','.join(stores.BACKENDS)}")
     return names
 
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=_sizes, default=[1000, 5000, 20000], help="corpus sizes N (default 1000,5000,20000)")
     parser.add_argument("--dim", type=int, default=1536, help="vector dimension (default 1536, text-embedding-3-small)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="output folder")
-    parser.add_argument("--stores", type=_stores, default=list(storebackends.BACKENDS), help=f"default {','.join(storebackends.BACKENDS)}")
+    parser.add_argument("--stores", type=_stores, default=list(stores.BACKENDS), help=f"default {','.join(stores.BACKENDS)}")
     parser.add_argument("--repeats", type=int, default=3, help="fresh-process loads per store (median; default 3)")
     parser.add_argument("--json-max", type=int, default=None, help="skip the default JSON store above this N")
     parser.add_argument("--keep", action="store_true", help="keep the persisted stores under OUT/stores")

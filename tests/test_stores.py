@@ -17,7 +17,7 @@ from llama_index.core.vector_stores.types import (
 )
 
 import persistlab
-from persistlab import storebackends, storebench, stores
+from persistlab import stores, storebench
 
 N = 60
 
@@ -35,10 +35,10 @@ def corpus() -> tuple[list[TextNode], np.ndarray, np.ndarray]:
     return nodes, vectors, queries
 
 
-@pytest.mark.parametrize("name", list(storebackends.BACKENDS))
+@pytest.mark.parametrize("name", list(stores.BACKENDS))
 def test_backend_round_trip_gives_the_exact_top_k(name, corpus, tmp_path):
     nodes, vectors, queries = corpus
-    backend = storebackends.backend(name)
+    backend = stores.backend(name)
     embed_model = storebench.refusing_embed_model(vectors.shape[1])
     backend.build(nodes, tmp_path / name, embed_model)
     searcher = backend.load(tmp_path / name, embed_model)
@@ -58,17 +58,17 @@ def test_backend_round_trip_gives_the_exact_top_k(name, corpus, tmp_path):
 
 def test_unknown_backend_names_the_choices():
     with pytest.raises(ValueError, match="choose from json, faiss, chroma, numpy, floor"):
-        storebackends.backend("lancedb")
+        stores.backend("lancedb")
 
 
 def test_loading_an_empty_folder_says_what_is_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="chroma.sqlite3"):
-        storebackends.backend("chroma").load(tmp_path, storebench.refusing_embed_model(8))
+        stores.backend("chroma").load(tmp_path, storebench.refusing_embed_model(8))
 
 
 def test_building_nodes_without_vectors_is_refused(tmp_path):
     with pytest.raises(ValueError, match="have no embedding"):
-        storebackends.backend("numpy").build([TextNode(text="salt cod")], tmp_path, storebench.refusing_embed_model(8))
+        stores.backend("numpy").build([TextNode(text="salt cod")], tmp_path, storebench.refusing_embed_model(8))
 
 
 # --- NumpyVectorStore ------------------------------------------------------------------------
@@ -184,7 +184,7 @@ def test_moving_a_default_index_to_other_stores_embeds_nothing(tmp_path):
         numpy_index = VectorStoreIndex(
             nodes, storage_context=StorageContext.from_defaults(vector_store=stores.NumpyVectorStore())
         )
-        faiss_backend = storebackends.backend("faiss")
+        faiss_backend = stores.backend("faiss")
         faiss_backend.build(nodes, tmp_path / "faiss", persistlab.embedding_model())
     assert m.requests == 0 and m.texts == 0
     assert len(nodes) == len(index.index_struct.nodes_dict) >= len(documents)
@@ -208,7 +208,7 @@ def test_nodes_with_embeddings_refuses_stores_that_keep_text():
 
 def test_a_fresh_process_load_reports_the_exact_first_answer(corpus, tmp_path):
     nodes, vectors, queries = corpus
-    storebackends.backend("floor").build(nodes, tmp_path / "floor", None)
+    stores.backend("floor").build(nodes, tmp_path / "floor", None)
     np.save(tmp_path / "q.npy", queries)
     started = time.perf_counter()
     run = storebench.measure_load("floor", tmp_path / "floor", tmp_path / "q.npy")

@@ -147,7 +147,7 @@ def chroma_client(port: int, host: str = LOOPBACK) -> Any:
     """
     import chromadb
 
-    from persistlab.storebackends import chroma_settings
+    from persistlab.stores import chroma_settings
 
     return chromadb.HttpClient(host=host, port=port, settings=chroma_settings())
 

@@ -6,14 +6,14 @@ The lesson on production and scale and ``benchmarks/vector_stores.py`` compare t
 ``json``   LlamaIndex's default: ``SimpleVectorStore`` persisted as JSON by ``StorageContext.persist``
 ``faiss``  ``FaissVectorStore`` (flat inner-product index); texts stay in ``docstore.json``
 ``chroma`` ``ChromaVectorStore`` on a local ``chromadb.PersistentClient``; Chroma stores the texts
-``numpy``  :class:`~persistlab.stores.NumpyVectorStore`: a ``.npy`` matrix plus one JSON line per node
+``numpy``  :class:`~persistlab.numpystore.NumpyVectorStore`: a ``.npy`` matrix plus one JSON line per node
 ``floor``  no LlamaIndex at all: ``np.load`` of the matrix, ``json.load`` of the texts, brute force
 ========== ===========================================================================================
 
 Each backend builds from nodes that already carry embeddings, so nothing is embedded here. ``load``
 returns a :class:`Searcher` whose ``top_k`` takes a query vector and returns :class:`Hit` s with text.
 (Moved out of :mod:`persistlab.stores` unchanged, but for ``chroma_settings``, which no longer sets
-an environment variable.)
+an environment variable; ``persistlab.stores`` still offers every name.)
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 import numpy as np
 from llama_index.core.schema import BaseNode
 
-from persistlab.stores import NumpyVectorStore
+from persistlab.numpystore import NumpyVectorStore
 
 if TYPE_CHECKING:
     from llama_index.core import VectorStoreIndex

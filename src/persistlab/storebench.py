@@ -1,7 +1,7 @@
 """Measure vector stores side by side: build+persist, load-to-first-answer in a fresh process, and more.
 
 Used by ``benchmarks/vector_stores.py`` (all sizes) and by the lesson on production and scale (a small
-size). For each corpus size N and each backend of :mod:`persistlab.storebackends`:
+size). For each corpus size N and each backend of :mod:`persistlab.stores`:
 
 - **build+persist s**: index N nodes that already carry vectors, then write them to disk (parent process).
 - **load→1st s**: in a *fresh* Python process, from the start of loading to the first top-5 result with
@@ -150,9 +150,9 @@ def _child(store: str, persist_dir: str, queries_path: str, k: int) -> None:
 
     install_from_env()
     t0 = time.perf_counter()
-    import persistlab.storebackends as storebackends
+    import persistlab.stores as stores
 
-    backend = storebackends.backend(store)
+    backend = stores.backend(store)
     backend.import_modules()
     queries = np.load(queries_path)
     embed_model = refusing_embed_model(queries.shape[1]) if backend.modules else None
@@ -227,9 +227,9 @@ def measure(
     keep: bool = False,
 ) -> Result:
     """Build+persist ``store`` over ``nodes`` under ``work_dir`` and load it ``repeats`` times in fresh processes."""
-    import persistlab.storebackends as storebackends
+    import persistlab.stores as stores
 
-    backend = storebackends.backend(store)
+    backend = stores.backend(store)
     n = len(nodes)
     persist_dir = Path(work_dir) / f"n{n}" / store
     shutil.rmtree(persist_dir, ignore_errors=True)
@@ -247,7 +247,7 @@ def measure(
         runs.append(measure_load(store, persist_dir, queries_path))
     run = _median_run(runs)
 
-    exact = {nodes[i].node_id for i in storebackends.brute_force_ids(vectors, queries[0], TOP_K)}
+    exact = {nodes[i].node_id for i in stores.brute_force_ids(vectors, queries[0], TOP_K)}
     recall = len(exact & set(run.first_ids)) / len(exact)
     if not keep:
         shutil.rmtree(persist_dir, ignore_errors=True)
