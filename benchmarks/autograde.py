@@ -33,7 +33,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import submissions  # noqa: E402  (tests/submissions: the reference submissions)
 
-from persistlab.classroom import Course, run_nbgrader  # noqa: E402
+from persistlab.classroom import run_nbgrader  # noqa: E402
+from persistlab.coursedir import Course  # noqa: E402
 
 
 def make_course(root: Path, exercise: str, students: int) -> list[str]:

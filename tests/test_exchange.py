@@ -35,7 +35,7 @@ from pathlib import Path
 import pytest
 
 import submissions
-from persistlab.classroom import html_text
+from persistlab.hidden import html_text
 from persistlab.notebooks import NOTEBOOK_ENV
 
 pytestmark = pytest.mark.nbgrader

@@ -311,6 +311,7 @@ def check_feedback(graded: Graded, feedback: list[Path], part: str) -> None:
                     messages_checked += 1
     assert messages_checked > 10, messages_checked
     # Failures raised inside hidden tests reach the learner as their message alone.
+    fragments_checked = 0
     for exercise, who, fragment in (
         (FIRST, "cached-index", "after the test swapped the stored vectors"),
         ("02_embedding_mismatch", "check-after-load", "check the manifest before loading"),
@@ -320,6 +321,8 @@ def check_feedback(graded: Graded, feedback: list[Path], part: str) -> None:
             solution, release = paths(graded.course, exercise)
             assert fragment in " ".join(_hidden_lines(solution)) and fragment not in " ".join(_visible_lines(release))
             assert fragment in _text(graded.course / "feedback" / who / exercise / f"{exercise}.html"), (exercise, who)
+            fragments_checked += 1
+    assert fragments_checked, f"no hidden test's failure message was checked in the {part} run"
 
 
 def test_plain_html_of_a_graded_notebook_would_leak_hidden_tests(graded: Graded) -> None:

@@ -85,7 +85,7 @@ def test_patched_openai_embedding_is_caught(model: tuple, monkeypatch: pytest.Mo
 
     _, counter = model
     monkeypatch.setattr(OpenAIEmbedding, "_get_text_embeddings", lambda self, texts: [[0.0]] * len(texts))
-    with pytest.raises(grading.TamperingError, match="OpenAIEmbedding._get_text_embeddings"):
+    with pytest.raises(grading.TamperingError, match="no longer reach the grader's server"):
         with counter.watch():
             pass
 
@@ -105,6 +105,31 @@ def test_unhooked_meter_is_caught(model: tuple) -> None:
         with counter.watch():
             embed_model._http_client.event_hooks = {"request": [], "response": []}
             embed_model.get_text_embedding("unmetered")
+
+
+def test_vectors_made_without_the_server_are_caught(model: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Query vectors computed in this process (right as they are) never reach the counting server: caught."""
+    from llama_index.embeddings.openai import OpenAIEmbedding
+
+    from persistlab.simulator import embed_vectors
+
+    embed_model, counter = model
+    vector = embed_model.get_text_embedding("salt cod")  # the server answers with the simulator's vectors
+    assert float(np.dot(vector, embed_vectors(["salt cod"], "text-embedding-3-small")[0])) > 0.9999
+    monkeypatch.setattr(OpenAIEmbedding, "_get_query_embedding",
+                        lambda self, query: embed_vectors([query], "text-embedding-3-small")[0].tolist())
+    with pytest.raises(grading.TamperingError, match="no longer reach the grader's server"):
+        with counter.watch():
+            pass
+
+
+def test_probes_are_not_counted(model: tuple) -> None:
+    embed_model, counter = model
+    for _ in range(2):
+        with counter.watch() as calls:
+            embed_model.get_text_embedding("jam")
+        assert (calls.requests, calls.inputs) == (1, ["jam"])
+    assert (counter.requests, counter.inputs) == (2, ["jam", "jam"])
 
 
 def test_calls_to_another_model_fail(model: tuple) -> None:
@@ -179,11 +204,12 @@ def test_stored_doc_ids_and_damage(tmp_path: Path) -> None:
 
 
 def test_settings_embed_model_is_restored() -> None:
-    before = Settings._embed_model
+    persistlab.setup(quiet=True)
+    before = Settings.embed_model
     decoy, _ = grading.counting_embedding_model("text-embedding-ada-002")
     with grading.settings_embed_model(decoy):
         assert Settings.embed_model is decoy
-    assert Settings._embed_model is before
+    assert Settings.embed_model is before
 
 
 def _persist_naively(index: VectorStoreIndex, target: Path) -> None:
@@ -256,8 +282,8 @@ def test_editing_a_guarded_source_file_is_not_tampering_but_patching_still_is(
     monkeypatch.syspath_prepend(str(tmp_path))
     probe = importlib.import_module("persistlab_guarded_probe")
     monkeypatch.setitem(sys.modules, probe.__name__, probe)  # removed again after the test
-    monkeypatch.setattr(grading, "GUARDED_MODULES", (*grading.GUARDED_MODULES, probe.__name__))
-    monkeypatch.setattr(grading, "_REFERENCE", dict(grading._REFERENCE))
+    monkeypatch.setattr(grading.integrity, "GUARDED_MODULES", (*grading.GUARDED_MODULES, probe.__name__))
+    monkeypatch.setattr(grading.integrity, "_REFERENCE", dict(grading.integrity._REFERENCE))
     grading.check_meter_integrity()  # takes the probe's reference, as for a module imported after persistlab.grading
 
     # A package update lands on disk while the kernel runs: the code in memory is still what was checked.

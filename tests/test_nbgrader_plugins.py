@@ -13,7 +13,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from persistlab.classroom import BEGIN_HIDDEN, graded_code_env, without_hidden_tests
+from persistlab.graded_run import graded_code_env
+from persistlab.hidden import BEGIN_HIDDEN, without_hidden_tests
 from persistlab.nbgrader_plugins import ANSI, TRACEBACK_NOTE, HideHiddenTests, RobustExecute
 
 REPO = Path(__file__).resolve().parents[1]

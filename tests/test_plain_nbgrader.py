@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 import submissions
-from persistlab.classroom import GRADER_ONLY, html_text
+from persistlab.hidden import GRADER_ONLY, html_text
 
 pytestmark = pytest.mark.nbgrader
 
@@ -173,7 +173,7 @@ def test_feedback_shows_where_a_visible_check_failed(course: Course) -> None:
 
 
 def test_class_report_counts_failures_and_their_messages(course: Course) -> None:
-    from persistlab.classroom import Course as ClassroomCourse
+    from persistlab.coursedir import Course as ClassroomCourse
     from persistlab.report import NOT_ATTEMPTED, class_report, format_report
 
     report = class_report(ClassroomCourse.load(course.root), [EXERCISE])

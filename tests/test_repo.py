@@ -16,13 +16,39 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from persistlab.notebooks import LESSON_SECTIONS, lesson_sections
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import course  # noqa: E402
 
 LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
+
+LESSON_SECTIONS = (
+    "Why this matters",
+    "Explanation",
+    "Analogy",
+    "Code",
+    "Common gotcha",
+    "Error recovery",
+    "Check your understanding",
+)
+"""The seven parts every lesson has, as level-2 headings, in this order (TEAM.md)."""
+
+
+def lesson_sections(path: Path) -> list[str]:
+    """The level-2 headings of a notebook, in order."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    headings = []
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        for line in cell.source.splitlines():
+            if line.startswith("## "):
+                headings.append(line[3:].strip())
+    return headings
+
 
 
 def _pyproject() -> dict:

@@ -57,6 +57,34 @@ def test_a_seed_changes_every_vector_and_faults_come_from_the_parent() -> None:
     assert abs(float(seeded @ embed_vectors(["salt"], "text-embedding-3-small")[0])) < 0.1
 
 
+def test_a_secret_seed_is_drawn_by_the_child_and_never_shown() -> None:
+    from persistlab.simulator import embed_vectors
+
+    with served_simulator(seed=None) as secret:
+        assert "secret" in secret.process.args and not any(arg.isdigit() and arg != "0" for arg in secret.process.args)
+        vector = np.array(_client(secret.base_url).embeddings.create(model="text-embedding-3-small", input=["salt"]).data[0].embedding)
+    assert abs(float(vector @ embed_vectors(["salt"], "text-embedding-3-small")[0])) < 0.1
+
+
+def test_counted_labels_list_their_calls_and_refuse_a_second_registration(server) -> None:
+    import httpx
+
+    root, label = server.base_url.removesuffix("/v1"), "a-label-of-twenty-chars"
+    with httpx.Client() as http:
+        assert http.get(f"{root}/counted/{label}/calls").status_code == 404
+        assert http.post(f"{root}/counted/{label}/register", json={"vectors_from": "text-embedding-ada-002"}).status_code == 200
+        assert http.post(f"{root}/counted/{label}/register", json={}).status_code == 409
+        assert http.post(f"{root}/counted/other-label-of-twenty/register", json={"vectors_from": "bert"}).status_code == 400
+        client = _client(f"{root}/counted/{label}/v1")
+        with pytest.raises(openai.BadRequestError):
+            client.embeddings.create(model="text-embedding-3-small", input=[""])
+        served = client.embeddings.create(model="text-embedding-3-small", input=["salt", "cod"]).data[0].embedding
+        assert http.get(f"{root}/counted/{label}/calls").json() == {"calls": [["text-embedding-3-small", ["salt", "cod"]]]}
+    from persistlab.simulator import embed_vectors
+
+    np.testing.assert_allclose(served, embed_vectors(["salt"], "text-embedding-ada-002")[0], rtol=1e-5, atol=1e-6)
+
+
 def test_the_banner_names_the_server(monkeypatch, server) -> None:
     monkeypatch.setenv("PERSISTLAB_BACKEND", "openai")
     monkeypatch.setenv("OPENAI_API_BASE", server.base_url)

@@ -74,9 +74,9 @@ def test_dimensions_truncates_and_renormalises_like_the_api() -> None:
 
 
 def test_bad_model_and_bad_dimensions_are_refused_with_the_fix() -> None:
-    with pytest.raises(ValueError, match="knows text-embedding-3-large"):
+    with pytest.raises(ValueError, match="choose one of text-embedding-3-large"):
         embed_vectors(["x"], "text-embedding-4")
-    with pytest.raises(ValueError, match="only text-embedding-3"):
+    with pytest.raises(ValueError, match="works only for text-embedding-3"):
         embed_vectors(["x"], "text-embedding-ada-002", dimensions=256)
     with pytest.raises(ValueError, match="out of range"):
         embed_vectors(["x"], "text-embedding-3-small", dimensions=5000)

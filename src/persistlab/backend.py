@@ -17,11 +17,10 @@ from llama_index.embeddings.openai import OpenAIEmbedding
 from llama_index.llms.openai import OpenAI
 
 from persistlab import faults, meter
-from persistlab.simulator import EMBEDDING_DIMENSIONS, REDUCIBLE_MODELS, SimulatorTransport
+from persistlab.config import BACKEND_ENV, OPENAI, OPENAI_API_BASE_ENV, OPENAI_API_KEY_ENV, SIMULATOR
+from persistlab.simulator import SimulatorTransport, check_model
 from persistlab.tokens import use_bundled_encodings
 
-BACKEND_ENV = "PERSISTLAB_BACKEND"
-SIMULATOR, OPENAI = "simulator", "openai"
 SIMULATED_API_KEY = "sk-simulated-offline"
 """Placeholder key sent to the simulator. It is not a secret and opens nothing."""
 SIMULATED_API_BASE = "https://simulated-openai.invalid/v1"
@@ -50,7 +49,7 @@ def connection() -> dict[str, Any]:
     clients: ``OpenAIEmbedding(model=..., dimensions=..., **persistlab.connection())``. Outside the course
     leave them out: the class reads ``OPENAI_API_KEY`` from the environment and calls the real API."""
     if backend_name() == OPENAI:
-        if not os.environ.get("OPENAI_API_KEY"):
+        if not os.environ.get(OPENAI_API_KEY_ENV):
             raise BackendConfigError(
                 f"{BACKEND_ENV}=openai needs an API key: set OPENAI_API_KEY in the environment "
                 f"(export OPENAI_API_KEY=...) before starting Jupyter, or unset {BACKEND_ENV} to use the offline simulator."
@@ -77,10 +76,7 @@ def embedding_model(
     ``dimensions`` shortens text-embedding-3-* vectors as the real API does. Other keyword
     arguments go to ``OpenAIEmbedding`` (e.g. ``embed_batch_size``).
     """
-    if model not in EMBEDDING_DIMENSIONS:
-        raise ValueError(f"Unsupported embedding model {model!r}; choose one of {', '.join(sorted(EMBEDDING_DIMENSIONS))}.")
-    if dimensions is not None and model not in REDUCIBLE_MODELS:
-        raise ValueError(f"{model} has a fixed size of {EMBEDDING_DIMENSIONS[model]}; dimensions= works only for text-embedding-3-*.")
+    check_model(model, dimensions)
     use_bundled_encodings()
     return OpenAIEmbedding(model=model, dimensions=dimensions, **{**connection(), **kwargs})
 
@@ -93,12 +89,12 @@ def chat_model(model: str = DEFAULT_CHAT_MODEL, **kwargs: Any) -> OpenAI:
 
 def embedding_dimension(model: str, dimensions: int | None = None) -> int:
     """Length of the vectors ``model`` returns (``dimensions`` if given)."""
-    return dimensions or EMBEDDING_DIMENSIONS[model]
+    return check_model(model, dimensions)
 
 
 def api_base() -> str | None:
     """The server the ``openai`` backend talks to when ``OPENAI_API_BASE`` names one (None: the real API)."""
-    base = os.environ.get("OPENAI_API_BASE", "").strip().rstrip("/")
+    base = os.environ.get(OPENAI_API_BASE_ENV, "").strip().rstrip("/")
     return None if not base or base.startswith(REAL_API_BASE) else base
 
 

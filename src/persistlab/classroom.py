@@ -13,16 +13,13 @@ course folder, with the settings of :mod:`persistlab.nbgrader_plugins` added):
   hidden test line (nbgrader leaks them, issue #917; the course's preprocessor removes them).
 - :func:`export`: ``nbgrader export`` to a CSV file.
 
-Learners run :func:`check` on their own exercise notebook: it runs the visible tests and prints a
-score per test cell, as the grader would count it.
-
-This module imports nothing heavy at load time; nbgrader processes import it to share the
-hidden-test helpers.
+The course folder is :class:`persistlab.coursedir.Course`; hidden tests, their markers and the leak
+check are :mod:`persistlab.hidden`; the learner's own check is :mod:`persistlab.selfcheck`. This module
+imports nothing heavy at load time.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
@@ -30,22 +27,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from persistlab.notebooks import NOTEBOOK_ENV, environment
-
-CONFIG_FILE = "nbgrader_config.py"
-BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
-END_HIDDEN = "END HIDDEN TESTS"
-HIDDEN_NOTE = "# (hidden tests are not shown)"
-GRADER_ONLY = "persistlab_grader_only"
-"""Cell metadata key of the cells autograde adds for graders (rubrics); feedback never shows them."""
+from persistlab.coursedir import ClassroomError, Course, readable_notebook
+from persistlab.graded_run import PROBLEM_ENAMES, graded_code_env
+from persistlab.hidden import leaked_lines
 
 FILE_NAME_CONVENTION = "<student>_[anything_]<notebook>[-N].ipynb"
 """How :func:`collect` reads a submission's student from its file name, anywhere in the zip:
@@ -56,143 +46,6 @@ pass ``--regexp`` (nbgrader's ``named_regexp``, with groups ``student_id`` and `
 
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]*")
 """Student ids the commands accept: nbgrader splits lists of ids on commas and treats ``*?[`` as globs."""
-
-GRADING_ENV = {**NOTEBOOK_ENV, "PERSISTLAB_BACKEND": "simulator"}
-"""Submissions run offline on the simulator, quietly, whatever the shell they are graded from says."""
-
-SECRET_NAME = re.compile(r"^(OPENAI|ANTHROPIC|AWS|AZURE|GOOGLE|GCP|HF)_|(KEY|TOKEN|SECRET|PASSWORD|CREDENTIALS)$")
-"""Environment variables not passed to graded code: a submission must not be able to read your keys."""
-
-
-def graded_code_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment graded code runs in: ``base`` (default ``os.environ``) without the variables
-    :data:`SECRET_NAME` matches, plus :data:`GRADING_ENV` (offline simulator, quiet, reproducible).
-
-    The one definition every grading path uses: ``persistlab autograde`` for the nbgrader processes
-    it starts, and :class:`persistlab.nbgrader_plugins.RobustExecute` for every kernel it starts
-    (plain ``nbgrader autograde`` and the formgrader's Autograde button included).
-    """
-    env = {name: value for name, value in (os.environ if base is None else base).items() if not SECRET_NAME.search(name)}
-    env.update(GRADING_ENV)
-    return env
-
-ROSTER_FILE = "students.csv"
-"""Optional roster in the course folder, nbgrader's format (``id,first_name,last_name,email``): the
-names the formgrader shows. Students not in it are listed by their id."""
-
-SQLITE_BUSY_TIMEOUT_S = 60
-"""How long a grading process waits for another one's gradebook write (SQLite's busy timeout)."""
-
-KERNEL_DIED, STUCK, NOT_RUN = "KernelDied", "CellTimeoutError", "NotRun"
-"""Error names a graded cell gets when the kernel died in it, it outlived the time limit, or it was not run."""
-PROBLEM_ENAMES = {KERNEL_DIED: "kernel died", STUCK: "timed out", NOT_RUN: "not run"}
-
-
-class ClassroomError(RuntimeError):
-    """A grading command cannot go on; the message names the file or value and the fix."""
-
-
-# --- the course folder ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Course:
-    """An nbgrader course folder and the folder names its ``nbgrader_config.py`` sets."""
-
-    root: Path
-    source: str = "source"
-    release: str = "release"
-    submitted: str = "submitted"
-    autograded: str = "autograded"
-    feedback: str = "feedback"
-    db_url: str = ""
-    course_id: str = ""
-
-    @classmethod
-    def find(cls, start: Path | None = None) -> Course:
-        """The course whose ``nbgrader_config.py`` is in ``start`` (default: cwd) or a folder above it."""
-        here = Path(start or Path.cwd()).resolve()
-        for folder in (here, *here.parents):
-            if (folder / CONFIG_FILE).is_file():
-                return cls.load(folder)
-        raise ClassroomError(
-            f"No {CONFIG_FILE} in {here} or any folder above it. Run this command inside the course folder "
-            "(the one holding nbgrader_config.py, solutions/ and exercises/)."
-        )
-
-    @classmethod
-    def load(cls, root: Path) -> Course:
-        """Read the folder names and database from ``root/nbgrader_config.py``."""
-        from traitlets.config.loader import PyFileConfigLoader
-
-        root = Path(root).resolve()
-        try:
-            config = PyFileConfigLoader(CONFIG_FILE, path=str(root)).load_config()
-        except Exception as err:
-            raise ClassroomError(f"Cannot read {root / CONFIG_FILE}: {type(err).__name__}: {err}") from err
-        folders = config.CourseDirectory if "CourseDirectory" in config else {}
-        names = {
-            field_name: str(folders[trait])
-            for field_name, trait in (
-                ("source", "source_directory"),
-                ("release", "release_directory"),
-                ("submitted", "submitted_directory"),
-                ("autograded", "autograded_directory"),
-                ("feedback", "feedback_directory"),
-                ("course_id", "course_id"),
-            )
-            if trait in folders
-        }
-        db_url = str(folders.get("db_url", "")) or f"sqlite:///{root / 'gradebook.db'}"
-        relative = re.match(r"sqlite:///(?!/)(.+)$", db_url)
-        if relative:  # nbgrader resolves it from the working directory; these commands work in root
-            db_url = f"sqlite:///{root / relative.group(1)}"
-        return cls(root=root, db_url=db_url, **names)
-
-    def path(self, folder: str, *parts: str) -> Path:
-        """A path inside one of the course's folders, e.g. ``course.path(course.submitted, "ada")``."""
-        return self.root.joinpath(folder, *parts)
-
-    def assignments(self) -> list[str]:
-        """Names of the assignments in the source folder (sub-folders holding a notebook)."""
-        source = self.path(self.source)
-        if not source.is_dir():
-            return []
-        return sorted(p.name for p in source.iterdir() if p.is_dir() and any(p.glob("*.ipynb")))
-
-    def notebooks(self, assignment: str) -> list[str]:
-        """Names (stems) of the notebooks of ``assignment``, from its source folder."""
-        self.require_assignment(assignment)
-        return sorted(p.stem for p in self.path(self.source, assignment).glob("*.ipynb"))
-
-    def require_assignment(self, assignment: str) -> None:
-        """Raise :class:`ClassroomError` unless ``assignment`` is in the source folder."""
-        known = self.assignments()
-        if assignment not in known:
-            raise ClassroomError(
-                f"No assignment {assignment!r} in {self.path(self.source)}. "
-                f"Known assignments: {', '.join(known) or 'none'}."
-            )
-
-    def students(self, assignment: str) -> list[str]:
-        """Students with a folder ``submitted/<student>/<assignment>/``, sorted."""
-        submitted = self.path(self.submitted)
-        if not submitted.is_dir():
-            return []
-        return sorted(p.name for p in submitted.iterdir() if (p / assignment).is_dir())
-
-    def gradebook_url(self) -> str:
-        """The database URL with a busy timeout, so parallel graders wait for each other's writes."""
-        if self.db_url.startswith("sqlite:") and "timeout=" not in self.db_url:
-            return f"{self.db_url}{'&' if '?' in self.db_url else '?'}timeout={SQLITE_BUSY_TIMEOUT_S}"
-        return self.db_url
-
-    def gradebook(self) -> Any:
-        """An ``nbgrader.api.Gradebook`` on the course database (close it, or use ``with``)."""
-        from nbgrader.api import Gradebook
-
-        return Gradebook(self.gradebook_url(), self.course_id or "default_course")
-
 
 # --- running nbgrader -------------------------------------------------------------------------
 
@@ -225,8 +78,7 @@ def run_nbgrader(course: Course, *args: str, check: bool = True) -> subprocess.C
 
 def release(course: Course, assignments: Sequence[str]) -> list[Path]:
     """Generate the learners' version of each assignment into the release folder; the notebooks written."""
-    for name in assignments:
-        course.require_assignment(name)
+    course.chosen(assignments, False, "release")
     if sorted(assignments) == course.assignments():
         run_nbgrader(course, "generate_assignment", "*", "--force")  # one nbgrader start-up for all
     else:
@@ -316,17 +168,6 @@ def _check_student_ids(course: Course, students: Iterable[str]) -> None:
         )
 
 
-def _readable(path: Path) -> str | None:
-    """None if ``path`` is a notebook nbgrader can read, else why not."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        return f"{path.name} is not a notebook ({type(err).__name__}: {err})"
-    if not isinstance(data, dict) or not isinstance(data.get("cells"), list) or data.get("nbformat") != 4:
-        return f"{path.name} is not an nbformat 4 notebook"
-    return None
-
-
 def _batches(students: Sequence[str], jobs: int) -> list[list[str]]:
     """One batch per nbgrader process: ``2 * jobs`` of them when parallel (few start-ups of ~5 s, yet
     no worker left idle behind one slow batch), a single one when serial."""
@@ -393,11 +234,9 @@ def autograde(
         raise ClassroomError(f"--jobs must be at least 1, got {jobs}.")
     if timeout is not None and timeout < 1:
         raise ClassroomError(f"--timeout must be at least 1 second, got {timeout}.")
-    everything = sorted(assignments) == course.assignments()
-    if len(assignments) != 1 and not everything:
-        raise ClassroomError(f"Grade one assignment or all of them, not {', '.join(assignments)}.")
+    course.chosen(assignments, False, "autograde", one_or_all=True)
     notebooks = {name: course.notebooks(name) for name in assignments}
-    missing_db = [name for name in assignments if not _db_knows(course, name)]
+    missing_db = [name for name in assignments if not course.knows(name)]
     if missing_db:
         raise ClassroomError(f"{', '.join(missing_db)} not in the gradebook yet: run 'persistlab release {missing_db[0]}' first.")
     say = progress or (lambda message: None)
@@ -418,7 +257,7 @@ def autograde(
         problems = []
         for notebook in notebooks[name]:
             path = folder / f"{notebook}.ipynb"
-            problem = _readable(path) if path.is_file() else f"no {notebook}.ipynb was submitted"
+            problem = readable_notebook(path) if path.is_file() else f"no {notebook}.ipynb was submitted"
             if problem:
                 problems.append(problem)
         if problems:
@@ -479,97 +318,13 @@ def autograde(
     return [results[pair] for pair in pairs]
 
 
-def _db_knows(course: Course, assignment: str) -> bool:
-    path = Path(course.db_url.removeprefix("sqlite:///").split("?")[0])
-    if not path.is_file():
-        return False
-    from nbgrader.api import MissingEntry
-
-    with course.gradebook() as gb:
-        try:
-            gb.find_assignment(assignment)
-        except MissingEntry:
-            return False
-    return True
-
-
-# --- feedback without hidden tests ------------------------------------------------------------
-
-
-def strip_hidden_tests(source: str) -> tuple[str, list[str]]:
-    """``source`` with each hidden-test region replaced by :data:`HIDDEN_NOTE`, and the lines removed."""
-    kept: list[str] = []
-    hidden: list[str] = []
-    inside = False
-    for line in source.split("\n"):
-        if BEGIN_HIDDEN in line:
-            inside = True
-            kept.append(line[: len(line) - len(line.lstrip())] + HIDDEN_NOTE)
-            hidden.append(line)
-        elif END_HIDDEN in line:
-            inside = False
-            hidden.append(line)
-        elif inside:
-            hidden.append(line)
-        else:
-            kept.append(line)
-    return "\n".join(kept), hidden
-
-
-def without_hidden_tests(source: str) -> str:
-    """``source`` as the release shows it: each hidden-test region removed with its markers (as
-    nbgrader's ``ClearHiddenTests`` does)."""
-    kept, inside = [], False
-    for line in source.split("\n"):
-        if BEGIN_HIDDEN in line:
-            inside = True
-        elif END_HIDDEN in line:
-            inside = False
-        elif not inside:
-            kept.append(line)
-    return "\n".join(kept)
-
-
-def html_text(page: str) -> str:
-    """The text a reader sees in an HTML page (tags removed, entities decoded), for leak checks."""
-    page = re.sub(r"<(style|script)\b.*?</\1>", " ", page, flags=re.S | re.I)
-    return html.unescape(re.sub(r"<[^>]+>", "", page))
-
-
-def leaked_lines(feedback_html: Path, graded_notebook: Path) -> list[str]:
-    """Hidden test lines of ``graded_notebook`` that ``feedback_html`` shows.
-
-    Rubric cells for graders count as hidden. Lines shorter than 8 characters and lines that also
-    appear outside hidden regions of the notebook (the learner may have written the same line) do not count.
-    """
-    cells = json.loads(graded_notebook.read_text(encoding="utf-8")).get("cells", [])
-    hidden: set[str] = set()
-    visible: set[str] = set()
-    for cell in cells:
-        source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else source
-        if GRADER_ONLY in cell.get("metadata", {}):
-            hidden |= {line.lstrip("> ").strip() for line in source.split("\n")}
-            continue
-        kept, removed = strip_hidden_tests(source)
-        hidden |= {line.strip() for line in removed}
-        visible |= {line.strip() for line in kept.split("\n")}
-    secrets = {line for line in hidden - visible if len(line) >= 8 and BEGIN_HIDDEN not in line and END_HIDDEN not in line}
-    text = html_text(feedback_html.read_text(encoding="utf-8"))
-    return sorted(line for line in secrets if line in text)
-
-
 def feedback(course: Course, assignments: Sequence[str]) -> list[Path]:
     """Write feedback HTML for every graded submission of one assignment or all; the files written.
 
     Raises :class:`ClassroomError` if any feedback file shows a hidden test line (which happens
     only if ``nbgrader_config.py`` overrides ``GenerateFeedback.preprocessors``).
     """
-    for name in assignments:
-        course.require_assignment(name)
-    everything = sorted(assignments) == course.assignments()
-    if len(assignments) != 1 and not everything:
-        raise ClassroomError(f"Give feedback on one assignment or all of them, not {', '.join(assignments)}.")
+    course.chosen(assignments, False, "feedback", one_or_all=True)
     run_nbgrader(course, "generate_feedback", assignments[0] if len(assignments) == 1 else "*", "--force")
     written = sorted(page for name in assignments for page in course.path(course.feedback).glob(f"*/{name}/*.html"))
     leaks = []
@@ -595,75 +350,3 @@ def export(course: Course, to: Path) -> Path:
     return to
 
 
-# --- the learner's self-check -----------------------------------------------------------------
-
-
-@dataclass
-class TestResult:
-    """One test cell of a self-check."""
-
-    name: str
-    score: float
-    max_score: float
-    message: str = ""
-
-
-def check(notebook: Path, timeout: int = 120) -> list[TestResult]:
-    """Run an exercise notebook (a copy; the file is not changed) and score its visible tests.
-
-    Cells run in the notebook's folder, offline (:data:`GRADING_ENV`), with the grader's rules: a
-    time limit per cell, and a dead kernel stops the run.
-    """
-    notebook = Path(notebook)
-    if notebook.suffix != ".ipynb" or not notebook.is_file():
-        raise ClassroomError(f"{notebook} is not a notebook file. Give the path of an exercise, e.g. exercises/01_persist_and_reload/01_persist_and_reload.ipynb.")
-    problem = _readable(notebook)
-    if problem:
-        raise ClassroomError(f"{notebook}: {problem}. Restore it from the course (git checkout -- {notebook}) and redo your answers.")
-    import nbformat
-    from nbgrader.utils import compute_checksum, determine_grade, is_grade, is_locked
-
-    from persistlab.nbgrader_plugins import RobustExecute
-
-    nb = nbformat.read(notebook, as_version=4)
-    tests = [cell for cell in nb.cells if is_grade(cell) and cell.cell_type == "code"]
-    if not tests:
-        raise ClassroomError(f"{notebook} has no test cells. Check an exercise notebook from exercises/.")
-    edited = [
-        cell.metadata.nbgrader.get("grade_id", "?")
-        for cell in tests
-        if is_locked(cell) and "checksum" in cell.metadata.nbgrader and compute_checksum(cell) != cell.metadata.nbgrader["checksum"]
-    ]
-    with environment(GRADING_ENV):
-        quiet = ["--IPKernelApp.log_level=ERROR"]  # no "running over TCP without encryption" warning
-        RobustExecute(timeout=timeout, record_timing=False, extra_arguments=quiet).preprocess(
-            nb, {"metadata": {"path": str(notebook.resolve().parent)}}
-        )
-    results = []
-    for cell in tests:
-        score, max_score = determine_grade(cell)
-        errors = [o for o in cell.outputs if o.output_type == "error"]
-        message = f"{errors[0].ename}: {errors[0].evalue}".strip().rstrip(":") if errors else ""
-        name = cell.metadata.nbgrader.get("grade_id", "?")
-        if name in edited:
-            message = ("this test cell was edited; the grader runs the original. " + message).strip()
-        results.append(TestResult(name, float(score or 0.0), float(max_score), message))
-    return results
-
-
-def record_check(notebook: Path, results: Sequence[TestResult]) -> None:
-    """Save a self-check's total in the learner's progress file."""
-    from persistlab.progress import record_exercise
-
-    record_exercise(Path(notebook).stem, sum(r.score for r in results), sum(r.max_score for r in results))
-
-
-def format_table(rows: Sequence[Sequence[str]]) -> str:
-    """Rows of strings as left-aligned columns (the first row is the header)."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
-
-
-def elapsed(start: float) -> str:
-    """Seconds since ``start`` (a ``time.monotonic()``), for progress lines."""
-    return f"{time.monotonic() - start:.0f} s"

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from persistlab.classroom import Course
+    from persistlab.coursedir import Course
 
 FAULTS_LESSON = "_when_embedding_fails"
 """check-real-service leaves out the lesson whose stem ends so: its faults are injected by the simulator."""
@@ -24,17 +24,16 @@ def _execute(args: argparse.Namespace) -> int:
 
 
 def _course(args: argparse.Namespace) -> "Course":
-    from persistlab.classroom import Course
+    from persistlab.coursedir import Course
 
     return Course.load(Path(args.course)) if args.course else Course.find()
 
 
 def _release(args: argparse.Namespace) -> int:
-    course = _course(args)
-    names = course.assignments() if args.all else args.names
-    if not names:
-        raise SystemExit("persistlab release: name an assignment or use --all")
     from persistlab.classroom import release
+
+    course = _course(args)
+    names = course.chosen(args.names, args.all, "release")
 
     for path in release(course, names):
         print(f"released {path.relative_to(course.root)}")
@@ -45,12 +44,8 @@ def _points(args: argparse.Namespace) -> int:
     from persistlab.points import sync
 
     course = _course(args)
-    names = course.assignments() if args.all else args.names
-    if not names:
-        raise SystemExit("persistlab points: name an assignment or use --all")
     stale = 0
-    for name in names:
-        course.require_assignment(name)
+    for name in course.chosen(args.names, args.all, "points"):
         for path in sorted(course.path(course.source, name).glob("*.ipynb")):
             check = sync(path, write=args.write)
             where = path.relative_to(course.root)
@@ -81,12 +76,11 @@ def _collect(args: argparse.Namespace) -> int:
 def _autograde(args: argparse.Namespace) -> int:
     import time
 
-    from persistlab.classroom import autograde, elapsed, format_table
+    from persistlab.classroom import autograde
+    from persistlab.tables import elapsed, format_table
 
     course = _course(args)
-    names = course.assignments() if args.all else [args.name] if args.name else []
-    if not names:
-        raise SystemExit("persistlab autograde: name an assignment or use --all")
+    names = course.chosen([args.name] if args.name else [], args.all, "autograde")
     start = time.monotonic()
     results = autograde(
         course, names, jobs=args.jobs, timeout=args.timeout,
@@ -111,9 +105,7 @@ def _feedback(args: argparse.Namespace) -> int:
     from persistlab.classroom import feedback
 
     course = _course(args)
-    names = course.assignments() if args.all else [args.name] if args.name else []
-    if not names:
-        raise SystemExit("persistlab feedback: name an assignment or use --all")
+    names = course.chosen([args.name] if args.name else [], args.all, "feedback")
     written = feedback(course, names)
     print(f"wrote {len(written)} feedback file(s) under {course.path(course.feedback).relative_to(course.root)}/ "
           "(hidden tests removed)")
@@ -144,7 +136,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from persistlab.classroom import check, format_table, record_check
+    from persistlab.selfcheck import check, record_check
+    from persistlab.tables import format_table
 
     print(f"running {args.notebook} ...", flush=True)
     results = check(Path(args.notebook), timeout=args.timeout)
@@ -263,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from persistlab.classroom import ClassroomError
+    from persistlab.coursedir import ClassroomError
     from persistlab.points import PointsTableError
 
     try:

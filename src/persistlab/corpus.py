@@ -25,9 +25,10 @@ from pathlib import Path
 
 from llama_index.core import Document
 
+from persistlab.config import DATA_DIR_ENV, find_upwards
+
 __all__ = [
     "CORPUS_DIRNAME",
-    "DATA_DIR",
     "ENV_VAR",
     "QUESTIONS_FILENAME",
     "VOCABULARY",
@@ -39,7 +40,7 @@ __all__ = [
     "synthetic_corpus",
 ]
 
-ENV_VAR = "PERSISTLAB_DATA_DIR"
+ENV_VAR = DATA_DIR_ENV
 CORPUS_DIRNAME = "preserving"
 QUESTIONS_FILENAME = "questions.json"
 
@@ -51,10 +52,9 @@ def _search_starts() -> list[Path]:
 def _find_data_dir() -> Path | None:
     """The first ``<ancestor>/data`` holding ``preserving/``, or None."""
     for start in _search_starts():
-        for folder in (start, *start.parents):
-            candidate = folder / "data"
-            if (candidate / CORPUS_DIRNAME).is_dir():
-                return candidate
+        found = find_upwards(f"data/{CORPUS_DIRNAME}", start)
+        if found is not None:
+            return found / "data"
     return None
 
 
@@ -81,15 +81,6 @@ def data_dir() -> Path:
             f"Run from inside the course repository or set {ENV_VAR} to its data/ folder."
         )
     return found
-
-
-# Resolved once at import for display and convenience; the loaders resolve again at call time so that
-# setting PERSISTLAB_DATA_DIR later still works. Falls back to the in-repo path when nothing is found.
-DATA_DIR: Path = (
-    Path(os.environ[ENV_VAR]).expanduser().resolve()
-    if os.environ.get(ENV_VAR)
-    else _find_data_dir() or Path(__file__).resolve().parents[2] / "data"
-)
 
 
 @dataclass(frozen=True)

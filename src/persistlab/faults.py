@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from persistlab.simulator import ApiError
+from persistlab.config import FAULTS_ENV
+from persistlab.apierrors import ApiError
 
-FAULTS_ENV = "PERSISTLAB_FAULTS"
 KINDS = ("rate_limit", "server_error", "timeout")
 ENDPOINTS = ("embeddings", "chat", "any")
 

@@ -24,6 +24,9 @@ from typing import Any, Iterator
 
 import httpx
 
+from persistlab.config import SPEND_CAP_ENV
+from persistlab.endpoints import CHAT, EMBEDDINGS, request_kind
+
 PRICES_PER_MILLION_TOKENS: dict[str, float] = {
     "text-embedding-3-small": 0.02,
     "text-embedding-3-large": 0.13,
@@ -164,7 +167,7 @@ def record_attempt(kind: str, retry: bool) -> None:
     """Add one request sent (``kind`` "embedding" or "chat"; ``retry`` if the client re-sent it)."""
     with _lock:
         for target in (usage, *_scopes):
-            if kind == "embedding":
+            if kind == EMBEDDINGS:
                 target.attempts += 1
                 target.retries += retry
             else:
@@ -172,15 +175,6 @@ def record_attempt(kind: str, retry: bool) -> None:
                 target.chat_retries += retry
 
 
-def _kind(request: httpx.Request) -> str | None:
-    if request.method != "POST":
-        return None
-    path = request.url.path.rstrip("/")
-    return "embedding" if path.endswith("/embeddings") else "chat" if path.endswith("/chat/completions") else None
-
-
-SPEND_CAP_ENV = "PERSISTLAB_SPEND_CAP_USD"
-"""When set, a request whose estimated cost would take this process's total past it is not sent."""
 
 
 class SpendCapReached(BaseException):
@@ -197,7 +191,7 @@ def estimated_cost(request: httpx.Request, kind: str) -> float:
     except (json.JSONDecodeError, httpx.RequestNotRead):
         return 0.0
     model = str(sent.get("model", ""))
-    if kind == "embedding":
+    if kind == EMBEDDINGS:
         texts = sent.get("input")
         texts = [texts] if isinstance(texts, str) else [t for t in texts or [] if isinstance(t, str)]
         return embedding_cost(sum(count_tokens(t, model) for t in texts), model)
@@ -221,7 +215,7 @@ def _check_spend_cap(request: httpx.Request, kind: str) -> None:
 
 
 def _on_request(request: httpx.Request) -> None:
-    kind = _kind(request)
+    kind = request_kind(request)
     if kind is not None:
         _check_spend_cap(request, kind)
         try:
@@ -242,7 +236,7 @@ def _observe(request: httpx.Request, response: httpx.Response, body: bytes | Non
         sent: dict[str, Any] = json.loads(request.content or b"{}")
     except (json.JSONDecodeError, httpx.RequestNotRead):
         return
-    path = request.url.path.rstrip("/")
+    kind = request_kind(request)
     received: dict[str, Any] = {}
     if body is not None:
         try:
@@ -251,11 +245,11 @@ def _observe(request: httpx.Request, response: httpx.Response, body: bytes | Non
             received = {}
     reported = received.get("usage") or {}
     model = str(sent.get("model", ""))
-    if path.endswith("/embeddings"):
+    if kind == EMBEDDINGS:
         texts = sent.get("input")
         count = 1 if isinstance(texts, str) else len(texts or [])
         record_embedding(model, count, int(reported.get("prompt_tokens", 0)))
-    elif path.endswith("/chat/completions"):
+    elif kind == CHAT:
         record_chat(model, int(reported.get("prompt_tokens", 0)), int(reported.get("completion_tokens", 0)))
 
 

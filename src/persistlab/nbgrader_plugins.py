@@ -56,18 +56,9 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbformat.v4 import new_markdown_cell
 from nbgrader.utils import compute_checksum, is_grade, is_locked, is_solution
 
-from persistlab.classroom import (
-    BEGIN_HIDDEN,
-    GRADER_ONLY,
-    END_HIDDEN,
-    KERNEL_DIED,
-    NOT_RUN,
-    ROSTER_FILE,
-    STUCK,
-    graded_code_env,
-    strip_hidden_tests,
-    without_hidden_tests,
-)
+from persistlab.coursedir import ROSTER_FILE
+from persistlab.graded_run import KERNEL_DIED, NOT_RUN, STUCK, graded_code_env
+from persistlab.hidden import BEGIN_HIDDEN, END_HIDDEN, GRADER_ONLY, strip_hidden_tests, without_hidden_tests
 
 TRACEBACK_NOTE = "(The traceback is not shown because this test cell contains hidden tests.)"
 
@@ -87,7 +78,7 @@ class RobustExecute(Execute):
     _stopped: str | None = None
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
-        """Start the kernel in :func:`~persistlab.classroom.graded_code_env`: no keys, the offline simulator.
+        """Start the kernel in :func:`~persistlab.graded_run.graded_code_env`: no keys, the offline simulator.
 
         This is what keeps the grader's secrets from graded code whichever process grades: ``persistlab
         autograde``, plain ``nbgrader autograde`` or the formgrader inside the Jupyter server.
@@ -273,7 +264,7 @@ class HideHiddenTests(NbGraderPreprocessor):
 
 class NameStudents(NbGraderPreprocessor):
     """Give a student nbgrader created without a name (autograde, collect) the name from the course's
-    roster (:data:`~persistlab.classroom.ROSTER_FILE`, nbgrader's import format ``id,first_name,last_name,email``)
+    roster (:data:`~persistlab.coursedir.ROSTER_FILE`, nbgrader's import format ``id,first_name,last_name,email``)
     or else their id, so the formgrader lists ``lovelaceada`` instead of ``None, None``.
 
     Runs first among autograde's sanitize steps; names already in the gradebook are never changed.

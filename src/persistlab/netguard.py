@@ -13,7 +13,7 @@ import os
 import socket
 from typing import Any
 
-GUARD_ENV = "PERSISTLAB_NETWORK_GUARD"
+from persistlab.config import GUARD_ENV
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
@@ -73,13 +73,6 @@ def install() -> None:
     socket.getaddrinfo = _guarded_getaddrinfo  # type: ignore[assignment]
     socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
     socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
-
-
-def uninstall() -> None:
-    """Undo :func:`install`."""
-    socket.getaddrinfo = _original_getaddrinfo  # type: ignore[assignment]
-    socket.socket.connect = _original_connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = _original_connect_ex  # type: ignore[method-assign]
 
 
 def install_from_env() -> bool:

@@ -12,39 +12,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-LESSON_SECTIONS = (
-    "Why this matters",
-    "Explanation",
-    "Analogy",
-    "Code",
-    "Common gotcha",
-    "Error recovery",
-    "Check your understanding",
-)
-"""The seven parts every lesson has, as level-2 headings, in this order."""
+from persistlab.config import GUARD_ENV, NO_PROGRESS_BAR_ENV, PROGRESS_FILE_ENV
 
 NOTEBOOK_ENV = {
-    "PERSISTLAB_NO_PROGRESS": "1",
-    "PERSISTLAB_NETWORK_GUARD": "1",
+    NO_PROGRESS_BAR_ENV: "1",
+    GUARD_ENV: "1",
     "PYTHONHASHSEED": "0",
-    "PERSISTLAB_PROGRESS_FILE": os.devnull,  # a run never reads or writes the learner's progress
+    PROGRESS_FILE_ENV: os.devnull,  # a run never reads or writes the learner's progress
 }
 """Environment for reproducible runs (CI's nbval run uses the same)."""
-
-
-def lesson_sections(path: Path) -> list[str]:
-    """The level-2 headings of a notebook, in order."""
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    headings = []
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            continue
-        for line in cell.source.splitlines():
-            if line.startswith("## "):
-                headings.append(line[3:].strip())
-    return headings
 
 
 @contextmanager

@@ -20,7 +20,6 @@ import html
 import json
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -28,8 +27,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-PROGRESS_FILE_ENV = "PERSISTLAB_PROGRESS_FILE"
-NO_PROGRESS_BAR_ENV = "PERSISTLAB_NO_PROGRESS"
+from persistlab.atomic import write_atomically
+from persistlab.config import NO_PROGRESS_BAR_ENV, PROGRESS_FILE_ENV, course_root
+from persistlab.tables import format_table
+
 FILE_NAME = ".progress.json"
 VERSION = 1
 
@@ -41,10 +42,6 @@ class QuizRecord:
     correct: bool | None
     time: str
     attempts: int = 1
-
-    @property
-    def answered(self) -> bool:
-        return self.attempts > 0
 
 
 @dataclass(frozen=True)
@@ -65,15 +62,6 @@ class Progress:
 
 
 # --- where the file lives -------------------------------------------------------------------
-
-
-def course_root(start: Path | None = None) -> Path | None:
-    """The nearest folder at or above ``start`` (default: cwd) that holds a ``lessons/`` folder."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "lessons").is_dir():
-            return folder
-    return None
 
 
 def progress_file() -> Path:
@@ -148,7 +136,7 @@ def _to_json(progress: Progress) -> dict[str, Any]:
     return {
         "version": VERSION,
         "quizzes": {
-            k: {"answered": r.answered, "correct": r.correct, "time": r.time, "attempts": r.attempts}
+            k: {"correct": r.correct, "time": r.time, "attempts": r.attempts}
             for k, r in sorted(progress.quizzes.items())
         },
         "exercises": {
@@ -164,18 +152,8 @@ def save(progress: Progress, path: Path | None = None) -> None:
     if path.exists() and not path.is_file():
         raise OSError(f"{path} is not a regular file; set {PROGRESS_FILE_ENV} to a file path")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(_to_json(progress), f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    text = json.dumps(_to_json(progress), indent=2) + "\n"
+    write_atomically(path, lambda f: f.write(text.encode("utf-8")), durable=True)
 
 
 def _update(change: Any) -> None:
@@ -331,9 +309,7 @@ class ProgressReport:
     def __repr__(self) -> str:
         if not self.rows:
             return "No lessons or exercises found."
-        table = [_COLUMNS, *(_cells(r) for r in self.rows)]
-        widths = [max(len(line[i]) for line in table) for i in range(len(_COLUMNS))]
-        return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in table)
+        return format_table([_COLUMNS, *(_cells(r) for r in self.rows)])
 
     def _repr_html_(self) -> str:
         if not self.rows:

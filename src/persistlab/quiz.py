@@ -33,7 +33,6 @@ DOM hooks for browser tests (CSS classes): ``persistlab-quiz`` (the whole quiz, 
 from __future__ import annotations
 
 import html
-import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -44,24 +43,10 @@ from typing import Any, overload
 import ipywidgets as widgets
 
 from persistlab import progress
+from persistlab.quizdata import Choice, check_question, question_fields, read_questions
 
-KINDS = ("single", "multiple", "free")
 _PROMPTS = {"single": "pick one", "multiple": "pick all that apply", "free": "answer in your own words"}
-_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]+")
 HIDDEN_NOTE = "(answer hidden: run the notebook to check)"
-
-
-@dataclass(frozen=True)
-class Choice:
-    """One option of a choice question; ``why`` says why it is right or wrong.
-
-    Feedback already starts with "right." or "wrong.", so ``why`` need not repeat it. Keep ``text``
-    short and plain: the widget shows it on one line, without Markdown.
-    """
-
-    text: str
-    correct: bool = False
-    why: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,7 +82,7 @@ class Quiz:
         self.choices = tuple(choices)
         self.model_answer = model_answer
         self.hint = hint
-        self._validate()
+        check_question(self.id, self.question, self.kind, self.choices, self.model_answer, self.hint)
         self.letters = ascii_lowercase[: len(self.choices)]
         self._build_widget()
 
@@ -160,65 +145,7 @@ class Quiz:
          "choices": [{"text": "...", "correct": true, "why": "..."}, ...], "hint": "..."}
         {"id": "01_why_persist:q2", "type": "free", "question": "...", "model_answer": "...", "hint": "..."}
         """
-        if not isinstance(item, dict):
-            raise ValueError(f"expected an object with id, type and question, got {item!r}")
-        kind = item.get("type")
-        if kind not in KINDS:
-            raise ValueError(f"\"type\" must be one of {', '.join(KINDS)}, got {kind!r}")
-        allowed = {"id", "type", "question", "hint"} | ({"model_answer"} if kind == "free" else {"choices"})
-        if unknown := sorted(set(item) - allowed):
-            takes = ", ".join(sorted(allowed))
-            raise ValueError(f"unknown key(s) {', '.join(unknown)}; a {kind} question takes {takes}")
-        choices = []
-        for choice in item.get("choices") or []:
-            if not isinstance(choice, dict) or set(choice) - {"text", "correct", "why"}:
-                raise ValueError(f"each choice is an object with text, correct and why, got {choice!r}")
-            choices.append(Choice(**choice))
-        return cls(
-            item.get("id"),  # type: ignore[arg-type]  # checked in _validate
-            item.get("question"),  # type: ignore[arg-type]
-            kind,
-            choices,
-            model_answer=item.get("model_answer"),
-            hint=item.get("hint"),
-        )
-
-    def _validate(self) -> None:
-        if not isinstance(self.id, str) or not _ID_PATTERN.fullmatch(self.id):
-            raise ValueError(
-                f"Quiz id {self.id!r} is not valid: use letters, digits and _ . : - only, "
-                "e.g. '01_why_persist:q1' (notebook stem, colon, question name)."
-            )
-        where = f"Quiz {self.id!r}"
-        if self.kind not in KINDS:
-            raise ValueError(f"{where}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}.")
-        if not isinstance(self.question, str) or not self.question.strip():
-            raise ValueError(f"{where}: the question text is empty.")
-        if self.hint is not None and not isinstance(self.hint, str):
-            raise ValueError(f"{where}: hint must be text, got {self.hint!r}.")
-        if self.kind == "free":
-            if not isinstance(self.model_answer, str) or not self.model_answer.strip():
-                raise ValueError(f"{where}: a free-answer question needs model_answer='...'.")
-            if self.choices:
-                raise ValueError(f"{where}: a free-answer question takes no choices.")
-            return
-        if not 2 <= len(self.choices) <= len(ascii_lowercase):
-            raise ValueError(f"{where}: give between 2 and 26 choices, got {len(self.choices)}.")
-        for choice in self.choices:
-            if not isinstance(choice, Choice):
-                raise ValueError(f"{where}: choices must be Choice(...) objects, got {choice!r}.")
-            if not isinstance(choice.text, str) or not choice.text.strip() or not isinstance(choice.correct, bool):
-                raise ValueError(f"{where}: {choice!r} needs non-empty text and correct=True or False.")
-            if not isinstance(choice.why, str) or not choice.why.strip():
-                raise ValueError(f"{where}: choice {choice.text!r} has no why=...; say why it is right or wrong.")
-        texts = [c.text for c in self.choices]
-        if len(set(texts)) != len(texts):
-            raise ValueError(f"{where}: two choices have the same text.")
-        right = sum(c.correct for c in self.choices)
-        if self.kind == "single" and right != 1:
-            raise ValueError(f"{where}: a single-choice question needs exactly one correct=True choice, got {right}.")
-        if self.kind == "multiple" and right == 0:
-            raise ValueError(f"{where}: a multiple-choice question needs at least one correct=True choice.")
+        return cls(**question_fields(item))
 
     # --- checking -------------------------------------------------------------------------------
 
@@ -391,26 +318,6 @@ class Quiz:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         return _bundle(self.widget, self.as_text(), self.as_html())
-
-
-def read_questions(path: str | Path) -> list[Any]:
-    """The JSON list of a quiz file, with its ids checked to be unique; errors name the file and the fix."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            f"Quiz file {path} not found (relative paths start at {Path.cwd()}); a notebook's quiz file is "
-            f"{progress.QUIZ_DIR}/<notebook stem>.json beside the notebook."
-        ) from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"Quiz file {path} is not valid JSON: {err}") from None
-    if not isinstance(data, list):
-        raise ValueError(f"Quiz file {path} must hold a JSON list of questions, not a {type(data).__name__}.")
-    ids = [item.get("id") for item in data if isinstance(item, dict)]
-    if duplicates := sorted({str(i) for i in ids if ids.count(i) > 1}):
-        raise ValueError(f"Quiz file {path}: ids must be unique, repeated: {', '.join(duplicates)}.")
-    return data
 
 
 def _bundle(widget: widgets.Widget, text: str, html_text: str) -> dict[str, Any]:

@@ -25,6 +25,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from persistlab.config import (
+    BACKEND_ENV, FAULTS_ENV, GUARD_ENV, LOCAL_SERVER_KEY, OPENAI, OPENAI_API_BASE_ENV, OPENAI_API_KEY_ENV, SIMULATOR, SPEND_CAP_ENV,
+)
+
 MARKER = "persistlab-usage:"
 _EXCEPTION = re.compile(r"\b([A-Z][A-Za-z]*(?:Error|Exception|Reached))\b")
 _REPORT_CELL = f"""
@@ -68,7 +72,7 @@ class Run:
 def _notebook_env(target: dict[str, str | None]) -> dict[str, str | None]:
     from persistlab.notebooks import NOTEBOOK_ENV
 
-    env: dict[str, str | None] = {**NOTEBOOK_ENV, "PERSISTLAB_FAULTS": None, **target}
+    env: dict[str, str | None] = {**NOTEBOOK_ENV, FAULTS_ENV: None, **target}
     return env
 
 
@@ -161,14 +165,14 @@ def check(
     """
     if max_usd is None or not max_usd > 0:
         raise CheckError("A spend cap is required: pass --max-usd, e.g. --max-usd 0.01 (one US cent).")
-    if api_base is None and not os.environ.get("OPENAI_API_KEY"):
+    if api_base is None and not os.environ.get(OPENAI_API_KEY_ENV):
         raise CheckError("The real API needs a key: export OPENAI_API_KEY=... (or pass --api-base URL of a server).")
-    target: dict[str, str | None] = {"PERSISTLAB_BACKEND": "openai", "PERSISTLAB_NETWORK_GUARD": "0",
-                                     "OPENAI_API_BASE": api_base or None}
-    if api_base is not None and not os.environ.get("OPENAI_API_KEY"):
-        target["OPENAI_API_KEY"] = "sk-placeholder-for-local-server"
+    target: dict[str, str | None] = {BACKEND_ENV: OPENAI, GUARD_ENV: "0",
+                                     OPENAI_API_BASE_ENV: api_base or None}
+    if api_base is not None and not os.environ.get(OPENAI_API_KEY_ENV):
+        target[OPENAI_API_KEY_ENV] = LOCAL_SERVER_KEY
     where = api_base or "the real OpenAI API"
-    simulator: dict[str, str | None] = {"PERSISTLAB_BACKEND": "simulator"}
+    simulator: dict[str, str | None] = {BACKEND_ENV: SIMULATOR}
     spent, failed, stopped = 0.0, 0, False
     jobs: list[tuple[str, Callable[[dict[str, str | None]], Run]]] = [
         (Path(p).stem, lambda env, p=p: run_lesson(Path(p), env, timeout)) for p in lessons
@@ -182,7 +186,7 @@ def check(
                 "is spent. Raise --max-usd to run it.")
             stopped = True
             break
-        online = job({**target, "PERSISTLAB_SPEND_CAP_USD": f"{max_usd - spent:.9f}"})
+        online = job({**target, SPEND_CAP_ENV: f"{max_usd - spent:.9f}"})
         spent += online.cost
         problems = compare(offline, online)
         failed += bool(problems)

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from persistlab.classroom import Course, format_table
+from persistlab.coursedir import Course
+from persistlab.tables import format_table
 
 MESSAGE_CHARS = 110
 """Failure messages are cut to this length in tables and the plot."""

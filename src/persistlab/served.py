@@ -14,7 +14,15 @@ Built so that grading can later rely on it without trusting the code it grades:
 - ``seed`` changes every embedding vector (``simulator.embed_vectors(..., seed=)``), so vectors
   computed in the notebook's process with the in-process simulator do not match the served ones;
 - the request counts are readable only through the child's stdin/stdout pipes, which only the
-  parent process holds; no HTTP route reveals or resets them.
+  parent process holds; no HTTP route reveals or resets them;
+- ``seed=None`` lets the child draw a secret seed that no other process learns.
+
+**Counted models** (what :mod:`persistlab.grading` counts with). A client registers a random label
+(``POST /counted/<label>/register``, once) and sends its embeddings requests to
+``/counted/<label>/v1``; ``GET /counted/<label>/calls`` lists the model and texts of each request
+answered there, in order. Only a successful request is listed, and no route removes one, so code that
+knows a label can add calls but never hide them. A label may answer with another model's vectors
+(``vectors_from``) or add noise per request (``noise``, ``noise_seed``), both computed in this process.
 
 Faults (:mod:`persistlab.faults`) are applied by the server from its ``--faults`` spec (or the
 ``PERSISTLAB_FAULTS`` it inherits). A served ``timeout`` closes the connection without an answer
@@ -26,19 +34,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import secrets
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
+import numpy as np
 
 from persistlab import faults, simulator
+from persistlab.config import BACKEND_ENV, LOCAL_SERVER_KEY, OPENAI, OPENAI_API_BASE_ENV, OPENAI_API_KEY_ENV
+from persistlab.endpoints import CHAT, EMBEDDINGS, kind_of
 
 LOOPBACK = "127.0.0.1"
+COUNTED = re.compile(r"^/counted/([A-Za-z0-9_-]{16,64})(/.*)?$")
+"""Paths of counted models: ``/counted/<label>/...``."""
 
 
 class _Counts:
@@ -46,8 +61,9 @@ class _Counts:
         self._lock = threading.Lock()
         self.values = {"embeddings": 0, "chat": 0, "other": 0, "failed": 0}
 
-    def add(self, path: str, status: int | None) -> None:
-        key = "embeddings" if path.endswith("/embeddings") else "chat" if path.endswith("/chat/completions") else "other"
+    def add(self, method: str, path: str, status: int | None) -> None:
+        kind = kind_of(method, path)
+        key = "embeddings" if kind == EMBEDDINGS else "chat" if kind == CHAT else "other"
         with self._lock:
             self.values[key] += 1
             self.values["failed"] += status is None or status >= 400
@@ -57,10 +73,74 @@ class _Counts:
             return dict(self.values)
 
 
+@dataclass
+class _Label:
+    """One counted model: how it answers, and every embeddings request it answered."""
+
+    seed: int
+    vectors_from: str | None = None
+    noise: float = 0.0
+    noise_seed: int = 0
+    calls: list[tuple[str, list[str]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def vectors(self, texts: list[str], model: str, dimensions: int | None) -> np.ndarray:
+        matrix = simulator.embed_vectors(texts, model, dimensions, self.seed)
+        if self.vectors_from is not None:
+            other = simulator.embed_vectors(texts, self.vectors_from, None, self.seed)
+            matrix = simulator.unit_rows(other[:, : matrix.shape[1]])
+        if self.noise:
+            rng = np.random.default_rng([self.noise_seed, len(self.calls) + 1])
+            matrix = simulator.unit_rows(matrix + rng.normal(0.0, self.noise / np.sqrt(matrix.shape[1]), matrix.shape))
+        return matrix
+
+
+def _label_options(body: bytes, seed: int) -> _Label:
+    """A label's options from its registration body; ``ValueError`` if they are not valid."""
+    options = json.loads(body or b"{}")
+    vectors_from, noise = options.get("vectors_from"), float(options.get("noise") or 0.0)
+    if vectors_from is not None and vectors_from not in simulator.EMBEDDING_DIMENSIONS:
+        raise ValueError(f"vectors_from={vectors_from!r} is not a model the simulator knows.")
+    if not 0.0 <= noise <= 1.0:
+        raise ValueError(f"noise={noise} is not between 0 and 1.")
+    return _Label(seed, vectors_from, noise, int(options.get("noise_seed") or 0))
+
+
 def make_server(host: str = LOOPBACK, port: int = 0, seed: int = 0, fault_spec: str | None = None) -> ThreadingHTTPServer:
     """An HTTP server answering like the OpenAI API (not started); ``server.counts`` holds its counts."""
     plan = faults.parse(fault_spec) if fault_spec else None
     counts = _Counts()
+    labels: dict[str, _Label] = {}
+    labels_lock = threading.Lock()
+
+    def counted(method: str, path: str, request: httpx.Request) -> httpx.Response:
+        """Answer a request to ``/counted/<label>/...`` (registration, its calls, or the API)."""
+        match = COUNTED.match(path)
+        assert match is not None
+        name, rest = match.group(1), match.group(2) or ""
+        if rest == "/register" and method == "POST":
+            try:
+                options = _label_options(request.content, seed)
+            except (ValueError, TypeError) as err:
+                return httpx.Response(400, json={"error": str(err)})
+            with labels_lock:
+                if name in labels:
+                    return httpx.Response(409, json={"error": f"label {name} is already registered"})
+                labels[name] = options
+            return httpx.Response(200, json={})
+        label = labels.get(name)
+        if label is None:
+            return httpx.Response(404, json={"error": f"no counted model {name}"})
+        if rest == "/calls" and method == "GET":
+            with label.lock:
+                return httpx.Response(200, json={"calls": label.calls})
+        with label.lock:  # one request at a time, so the noise of request n is the same in every run
+            response = simulator.handle(request, seed=seed, vectors=label.vectors)
+            if kind_of(method, rest) == EMBEDDINGS and response.status_code < 400:
+                sent = json.loads(request.content)
+                texts = [sent["input"]] if isinstance(sent["input"], str) else list(sent["input"])
+                label.calls.append((str(sent.get("model", "")), texts))
+        return response
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -74,13 +154,15 @@ def make_server(host: str = LOOPBACK, port: int = 0, seed: int = 0, fault_spec: 
             request = httpx.Request(self.command, f"http://{host}{self.path}", headers=dict(self.headers), content=body)
             path = request.url.path.rstrip("/")
             try:
-                response = (plan.intercept(request) if plan else None) or simulator.handle(request, seed=seed)
+                response = (plan.intercept(request) if plan else None) or (
+                    counted(self.command, path, request) if COUNTED.match(path) else simulator.handle(request, seed=seed)
+                )
             except httpx.TimeoutException:
-                counts.add(path, None)
+                counts.add(self.command, path, None)
                 self.close_connection = True
                 return
             content = response.content
-            counts.add(path, response.status_code)
+            counts.add(self.command, path, response.status_code)
             self.send_response(response.status_code)
             for name, value in response.headers.items():
                 if name.lower() not in ("content-length", "transfer-encoding", "connection"):
@@ -120,7 +202,7 @@ class ServedSimulator:
 
     def env(self) -> dict[str, str]:
         """Environment variables that point the course's OpenAI classes at this server."""
-        return {"PERSISTLAB_BACKEND": "openai", "OPENAI_API_BASE": self.base_url, "OPENAI_API_KEY": "sk-placeholder-for-local-server"}
+        return {BACKEND_ENV: OPENAI, OPENAI_API_BASE_ENV: self.base_url, OPENAI_API_KEY_ENV: LOCAL_SERVER_KEY}
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -133,21 +215,34 @@ class ServedSimulator:
                 self.process.wait()
 
 
-@contextmanager
-def served_simulator(seed: int = 0, fault_spec: str | None = None, timeout: float = 60) -> Iterator[ServedSimulator]:
-    """Serve the simulator on a free loopback port in a child process for the ``with`` block."""
-    cmd = [sys.executable, "-m", "persistlab.served", "--port", "0", "--seed", str(seed), "--control-stdin"]
+def start(seed: int | None = 0, fault_spec: str | None = None) -> subprocess.Popen:
+    """Start a served simulator in a child process (see :func:`served_simulator`); :func:`wait_until_serving` it."""
+    cmd = [sys.executable, "-m", "persistlab.served", "--port", "0", "--seed", "secret" if seed is None else str(seed),
+           "--control-stdin"]
     if fault_spec:
         cmd += ["--faults", fault_spec]
     env = {k: v for k, v in os.environ.items() if k != faults.FAULTS_ENV}  # only --faults applies
-    process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+
+
+def wait_until_serving(process: subprocess.Popen) -> ServedSimulator:
+    """The started server, once it prints its URL; ``RuntimeError`` if it does not start."""
+    assert process.stdout is not None
+    line = process.stdout.readline().strip()
+    if not line.startswith("http://"):
+        raise RuntimeError(f"The served simulator did not start (it printed {line!r}; exit code {process.poll()}).")
+    return ServedSimulator(line, process)
+
+
+@contextmanager
+def served_simulator(seed: int | None = 0, fault_spec: str | None = None, timeout: float = 60) -> Iterator[ServedSimulator]:
+    """Serve the simulator on a free loopback port in a child process for the ``with`` block.
+
+    ``seed=None``: the child draws a secret seed, so no vector it serves can be computed elsewhere.
+    """
+    process = start(seed, fault_spec)
     try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        if not line.startswith("http://"):
-            raise RuntimeError(f"The served simulator did not start (it printed {line!r}; exit code {process.poll()}).")
-        server = ServedSimulator(line, process)
-        yield server
+        yield wait_until_serving(process)
     finally:
         ServedSimulator("", process).stop()
 
@@ -162,9 +257,14 @@ def main(argv: list[str] | None = None) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=LOOPBACK, help="address to listen on (default 127.0.0.1, loopback only)")
     parser.add_argument("--port", type=int, default=0, help="port (default 0: a free one)")
-    parser.add_argument("--seed", type=int, default=0, help="change every embedding vector (default 0: the in-process simulator's)")
+    parser.add_argument("--seed", type=_seed, default=0,
+                        help="change every embedding vector (default 0: the in-process simulator's; 'secret': a random one, never shown)")
     parser.add_argument("--faults", default=os.environ.get(faults.FAULTS_ENV),
                         help="faults to inject, e.g. 'rate_limit:on=2/5' (default: $PERSISTLAB_FAULTS)")
+
+
+def _seed(value: str) -> int:
+    return secrets.randbelow(2**31 - 1) + 1 if value == "secret" else int(value)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -175,8 +275,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from persistlab.tokens import count_tokens
 
-    count_tokens("warm up", "text-embedding-3-small")  # load both tokenizers before the first request
-    count_tokens("warm up", "gpt-4o-mini")
+    count_tokens("warm up", "text-embedding-3-small")  # load the embeddings tokenizer before the first request
     print(base_url(server), flush=True)
     if not getattr(args, "control_stdin", False):
         print(f"export PERSISTLAB_BACKEND=openai OPENAI_API_BASE={base_url(server)} OPENAI_API_KEY=sk-placeholder  "

@@ -32,6 +32,9 @@ from typing import Any, Callable, Iterable
 import httpx
 import numpy as np
 
+from persistlab.apierrors import API_REFERENCE as _API_REFERENCE
+from persistlab.apierrors import ApiError, error_response as _error, json_response as _json_response, model_not_found as _model_not_found
+from persistlab.endpoints import CHAT, EMBEDDINGS, request_kind
 from persistlab.tokens import count_tokens
 
 EMBEDDING_DIMENSIONS: dict[str, int] = {
@@ -96,15 +99,19 @@ def _slot(seed: int, feature: str, dim: int) -> tuple[int, float]:
     return h % dim, (1.0 if (h >> 31) & 1 else -1.0)
 
 
-def _check_model(model: str, dimensions: int | None) -> int:
+def check_model(model: str, dimensions: int | None = None) -> int:
+    """The length of ``model``'s vectors with ``dimensions``; ``ValueError`` naming the fix if impossible.
+
+    The one check of a model name and size: the simulator's vectors, :func:`persistlab.embedding_model`
+    and the grading models all use it.
+    """
     if model not in EMBEDDING_DIMENSIONS:
-        known = ", ".join(sorted(EMBEDDING_DIMENSIONS))
-        raise ValueError(f"Unknown embedding model {model!r}: the simulator knows {known}.")
+        raise ValueError(f"Unsupported embedding model {model!r}; choose one of {', '.join(sorted(EMBEDDING_DIMENSIONS))}.")
     full = EMBEDDING_DIMENSIONS[model]
     if dimensions is None:
         return full
     if model not in REDUCIBLE_MODELS:
-        raise ValueError(f"{model} does not support dimensions=; only text-embedding-3-* do.")
+        raise ValueError(f"{model} has a fixed size of {full}; dimensions= works only for text-embedding-3-*.")
     if not 1 <= dimensions <= full:
         raise ValueError(f"dimensions={dimensions} is out of range for {model} (1..{full}).")
     return dimensions
@@ -131,7 +138,7 @@ def embed_vectors(texts: Iterable[str], model: str, dimensions: int | None = Non
     equally good vector space (a served simulator's ``--seed``). Raises ``ValueError`` for an
     unknown model or an impossible ``dimensions``.
     """
-    out_dim = _check_model(model, dimensions)
+    out_dim = check_model(model, dimensions)
     full = EMBEDDING_DIMENSIONS[model]
     seed = _model_seed(model, seed)
     texts = list(texts)
@@ -143,10 +150,18 @@ def embed_vectors(texts: Iterable[str], model: str, dimensions: int | None = Non
             vec[index] += sign * (1.0 + math.log(weight) if weight >= 1 else weight)
         if not vec.any():  # empty or stopword-only text: a fixed, model-specific direction
             vec[_slot(seed, "<empty>", full)[0]] = 1.0
-    matrix = _spread(matrix)[:, :out_dim]
+    return unit_rows(_spread(matrix)[:, :out_dim])
+
+
+def unit_rows(matrix: np.ndarray) -> np.ndarray:
+    """Each row scaled to length 1 (all-zero rows left as they are), as float32."""
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return (matrix / norms).astype(np.float32)
+
+
+Vectors = Callable[[list[str], str, "int | None"], np.ndarray]
+"""``(texts, model, dimensions) -> matrix``: the vectors an embeddings request is answered with."""
 
 
 # --- chat -----------------------------------------------------------------------------------
@@ -188,38 +203,6 @@ def extractive_answer(prompt: str) -> str:
 
 
 # --- HTTP transport -------------------------------------------------------------------------
-
-_API_REFERENCE = "Please check the API reference: https://platform.openai.com/docs/api-reference."
-
-
-class ApiError(Exception):
-    """A request the real service refuses: the status code and the ``error`` object it answers with."""
-
-    def __init__(self, status: int, message: str, kind: str = "invalid_request_error",
-                 param: str | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.kind, self.param, self.code = status, message, kind, param, code
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body, shaped as OpenAI's ``ErrorResponse``."""
-        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
-
-    def response(self, headers: dict[str, str] | None = None) -> httpx.Response:
-        return _json_response(self.body(), self.status, headers)
-
-
-def _json_response(payload: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.Response(status, json=payload, headers={"x-request-id": "simulated", **(headers or {})})
-
-
-def _error(status: int, message: str, kind: str = "invalid_request_error") -> httpx.Response:
-    return ApiError(status, message, kind).response()
-
-
-def _model_not_found(model: str) -> ApiError:
-    # Confirmed: the real service's 404 for an unknown model (NotFoundError in the openai client).
-    return ApiError(404, f"The model `{model}` does not exist or you do not have access to it.", code="model_not_found")
-
 
 def _embedding_request(body: dict[str, Any]) -> tuple[str, list[str], int | None, int]:
     """Check an embeddings request as the real service does; return (model, texts, dimensions, tokens)."""
@@ -269,9 +252,9 @@ def _embedding_request(body: dict[str, Any]) -> tuple[str, list[str], int | None
     return model, texts, dimensions, total
 
 
-def _embeddings(body: dict[str, Any], seed: int = 0) -> httpx.Response:
+def _embeddings(body: dict[str, Any], seed: int = 0, vectors: Vectors | None = None) -> httpx.Response:
     model, texts, dimensions, tokens = _embedding_request(body)
-    matrix = embed_vectors(texts, model, dimensions, seed)
+    matrix = vectors(texts, model, dimensions) if vectors else embed_vectors(texts, model, dimensions, seed)
     as_base64 = body.get("encoding_format") == "base64"
     data = []
     for i, row in enumerate(matrix):
@@ -355,12 +338,13 @@ def _chat(body: dict[str, Any]) -> httpx.Response:
     return httpx.Response(200, content=b"".join(events), headers={"content-type": "text/event-stream"})
 
 
-def handle(request: httpx.Request, seed: int = 0) -> httpx.Response:
+def handle(request: httpx.Request, seed: int = 0, vectors: Vectors | None = None) -> httpx.Response:
     """Answer one OpenAI API request the way the real service would, but offline.
 
     Refused requests get the real service's status code and ``{"error": {...}}`` body. This
     function never injects faults (:mod:`persistlab.faults` does that in the transports).
-    ``seed`` changes every embedding vector (see :func:`embed_vectors`).
+    ``seed`` changes every embedding vector (see :func:`embed_vectors`); ``vectors``, if given,
+    computes them instead (called only for a valid request).
     """
     if request.method != "POST":
         return _error(404, f"The simulator does not serve {request.method} {request.url.path}.")
@@ -372,9 +356,9 @@ def handle(request: httpx.Request, seed: int = 0) -> httpx.Response:
         return _error(400, "We could not parse the JSON body of your request.")
     path = request.url.path.rstrip("/")
     try:
-        if path.endswith("/embeddings"):
-            return _embeddings(body, seed)
-        if path.endswith("/chat/completions"):
+        if request_kind(request) == EMBEDDINGS:
+            return _embeddings(body, seed, vectors)
+        if request_kind(request) == CHAT:
             return _chat(body)
     except ApiError as refused:
         return refused.response()

@@ -13,9 +13,10 @@ from pathlib import Path
 
 def use_bundled_encodings() -> Path:
     """Point tiktoken at the encodings bundled in llama-index-core, unless the user chose a cache."""
-    import llama_index.core
+    from importlib.util import find_spec
 
-    bundled = Path(llama_index.core.__file__).parent / "_static" / "tiktoken_cache"
+    spec = find_spec("llama_index.core")  # its folder, without importing it (seconds, in a simulator process)
+    bundled = Path(next(iter(spec.submodule_search_locations or []))) / "_static" / "tiktoken_cache"
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(bundled))
     return Path(os.environ["TIKTOKEN_CACHE_DIR"])
 
