@@ -84,6 +84,34 @@ def test_lesson09_versioned_publishing_survives_the_history(tmp_path: Path) -> N
     assert passed[-1] == "delete smoke.md", passed
 
 
+def lesson08_chroma() -> Recipe:
+    """Lesson 08's index on Chroma: vectors in a PersistentClient folder, docstore and index store beside it."""
+    ns = recipes(LESSONS / "08_vector_stores.ipynb")
+
+    def update(documents: list, folder: Path, splitter: object) -> None:
+        ns["sync_chroma_index"](folder / "chroma", folder / "index", documents, splitter)
+
+    return Recipe("lesson 08 sync_chroma_index", update,
+                  lambda folder, splitter: ns["open_chroma_index"](folder / "chroma", folder / "index", [], splitter),
+                  changes_chunking=False)
+
+
+def test_lesson08_chroma_index_survives_the_history(tmp_path: Path) -> None:
+    """The history up to the deletion; then the deleted document comes back unchanged and must be embedded again
+    (a hash left behind by the deletion would make refresh_ref_docs skip it)."""
+    from histories import FIRST_SPLITTER, chunks, documents_from, script
+
+    recipe = lesson08_chroma()
+    passed = run_history(recipe, tmp_path).passed
+    assert passed[-1] == "delete smoke.md", passed
+    steps = script()
+    documents = documents_from({**steps[-1].texts, "smoke.md": steps[0].texts["smoke.md"]})
+    with persistlab.metered() as usage:
+        recipe.update(documents, tmp_path, FIRST_SPLITTER)
+    assert usage.texts == chunks([d for d in documents if d.id_ == "smoke.md"], FIRST_SPLITTER)
+    check_consistent(recipe.load(tmp_path, FIRST_SPLITTER), documents, splitter=FIRST_SPLITTER)
+
+
 def test_lesson03_manifest_refuses_a_changed_chunking(tmp_path: Path) -> None:
     """Lesson 03's open_index: build, restart (loads, pays only the probe check), change chunking (refused, the
     error names the setting), raise the version (a fresh, consistent index)."""
