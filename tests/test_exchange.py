@@ -125,9 +125,15 @@ def _python_for_everyone(account: Account) -> Path:
 
 
 def _uv(*args: object) -> None:
-    """Run uv offline (everything comes from the cache that set-up filled), making files every account can read."""
-    done = subprocess.run([UV, *map(str, args), "--offline", "--quiet"], capture_output=True, text=True, umask=0o022,
-                          env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
+    """Run uv from the cache set-up filled, making files every account can read. The lock pins some packages
+    by exact Python version (soupsieve 2.10 below 3.11.5, 4.1.3 above): what this interpreter needs and
+    set-up's did not is then fetched from PyPI."""
+    def run(*offline: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([UV, *map(str, args), *offline, "--quiet"], capture_output=True, text=True, umask=0o022,
+                              env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
+    done = run("--offline")
+    if done.returncode and "Network connectivity is disabled" in done.stderr:
+        done = run()
     assert done.returncode == 0, f"uv {' '.join(map(str, args))} exited {done.returncode}:\n{done.stderr[-4000:]}"
 
 
