@@ -144,6 +144,7 @@ def make_server(host: str = LOOPBACK, port: int = 0, seed: int = 0, fault_spec: 
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as two writes: else small answers wait ~40 ms for a delayed ACK
 
         def log_message(self, format: str, *args: object) -> None:  # quiet: no access log on stderr
             pass
