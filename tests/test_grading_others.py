@@ -11,7 +11,7 @@ import pytest
 
 from test_grading import (
     PARTS, TIMEOUT_S, Graded, _feedback, _grade, check_export, check_feedback, check_reference_submission, grades,
-    nbgrader_names, ok, persistlab, reference_cases,
+    nbgrader_names, ok, persistlab, reference_cases, student,
 )
 
 pytestmark = pytest.mark.nbgrader
@@ -43,10 +43,20 @@ def test_export_lists_every_submission_with_its_total(graded_rest: Graded) -> No
 
 
 def test_grading_again_serially_gives_identical_grades(graded_rest: Graded, feedback_rest: list[Path]) -> None:
-    """Parallel workers share the gradebook: a serial second run must agree cell by cell (after feedback read them)."""
+    """Parallel workers share the gradebook: a serial second run of one wrong answer (part marks) must agree cell
+    by cell (after feedback read them), and leave every other grade as it was."""
     graded = graded_rest
-    exercise = min(graded.exercises, key=lambda e: len(nbgrader_names(e)))  # the quickest to regrade
-    ok(persistlab("autograde", exercise, "--jobs", "1", "--timeout", str(TIMEOUT_S), cwd=graded.course))
+    exercise = graded.exercises[0]
+    wrong = next(n for n in nbgrader_names(exercise) if n not in ("solution", "blank"))
+    refused = persistlab("autograde", exercise, "--student", "nobody", cwd=graded.course)
+    assert refused.returncode == 2 and f"No submission of {exercise} by nobody" in refused.stderr, refused
+    chosen = [student(wrong)]
+    notebooks = {who.name: who / exercise / f"{exercise}.ipynb" for who in (graded.course / "autograded").iterdir()}
+    before = {who: path.stat().st_mtime_ns for who, path in notebooks.items() if path.is_file()}
+    out = ok(persistlab("autograde", exercise, "--jobs", "1", "--timeout", str(TIMEOUT_S),
+                        *(f"--student={who}" for who in chosen), cwd=graded.course))
+    assert "1 submission(s) graded" in out, out
     again = grades(graded.course, graded.exercises)
-    first = {k: v for k, v in graded.grades.items() if k[0] == exercise}
-    assert first and {k: again[k] for k in first} == first
+    assert again == graded.grades
+    after = {who: path.stat().st_mtime_ns for who, path in notebooks.items() if path.is_file()}
+    assert sorted(who for who in before if after[who] != before[who]) == sorted(chosen)

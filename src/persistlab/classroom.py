@@ -216,6 +216,7 @@ def autograde(
     jobs: int = 2,
     timeout: int | None = None,
     progress: Callable[[str], None] | None = None,
+    students: Sequence[str] = (),
 ) -> list[Graded]:
     """Grade every submission of one assignment, or of all of them; one result per submission.
 
@@ -223,6 +224,7 @@ def autograde(
     batches, ``jobs`` nbgrader processes at a time; the processes share the SQLite gradebook, each
     write waiting for the others (busy timeout). ``timeout`` is the limit per cell in seconds
     (``ExecutePreprocessor.timeout``; default: the course's nbgrader_config.py, else 30).
+    ``students``, if given, grades only those students' submissions (e.g. one late hand-in).
 
     A broken submission never stops the others: an endless cell is interrupted at the time limit
     and the rest of the notebook runs; a cell that ignores the interrupt or kills the kernel
@@ -241,6 +243,12 @@ def autograde(
         raise ClassroomError(f"{', '.join(missing_db)} not in the gradebook yet: run 'persistlab release {missing_db[0]}' first.")
     say = progress or (lambda message: None)
     pairs = [(name, student) for name in sorted(assignments) for student in course.students(name)]
+    if students:
+        unknown = sorted(set(students) - {student for _, student in pairs})
+        if unknown:
+            raise ClassroomError(f"No submission of {', '.join(assignments)} by {', '.join(unknown)} in "
+                                 f"{course.path(course.submitted)}: check the student id (its folder's name).")
+        pairs = [(name, student) for name, student in pairs if student in students]
     if not pairs:
         raise ClassroomError(
             f"No submissions: expected folders {course.path(course.submitted, '<student>', assignments[0])}. "
@@ -281,9 +289,9 @@ def autograde(
         return all((folder / f"{nb}.ipynb").is_file() for nb in notebooks[assignment])
 
     logs: dict[str, str] = {}
-    students = sorted({student for _, student in gradable})
+    to_grade = sorted({student for _, student in gradable})
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        batches = _batches(students, jobs)
+        batches = _batches(to_grade, jobs)
         target = "*" if len(assignments) > 1 else assignments[0]
         for batch, log in zip(batches, pool.map(lambda b: grade(target, b), batches)):
             logs.update(dict.fromkeys(batch, log))

@@ -83,7 +83,7 @@ def _autograde(args: argparse.Namespace) -> int:
     names = course.chosen([args.name] if args.name else [], args.all, "autograde")
     start = time.monotonic()
     results = autograde(
-        course, names, jobs=args.jobs, timeout=args.timeout,
+        course, names, jobs=args.jobs, timeout=args.timeout, students=args.student or (),
         progress=lambda message: print(f"[{elapsed(start)}] {message}", flush=True),
     )
     rows = [("assignment", "student", "status", "score", "by hand", "notes")]
@@ -219,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--all", action="store_true", help="every assignment, in one pool of workers")
     cmd.add_argument("--jobs", type=int, default=2, help="nbgrader processes at once (default 2)")
     cmd.add_argument("--timeout", type=int, help="seconds a cell may run (default: the course config, else 30)")
+    cmd.add_argument("--student", action="append", metavar="ID", help="grade only this student (repeat for more)")
     cmd.set_defaults(func=_autograde)
     cmd = commands.add_parser("feedback", parents=[course], help="instructors: feedback HTML, hidden tests removed")
     cmd.add_argument("name", metavar="NAME", nargs="?")
