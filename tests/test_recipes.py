@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
@@ -12,7 +13,7 @@ from llama_index.core import Settings, StorageContext, VectorStoreIndex
 from llama_index.core.storage.docstore import SimpleDocumentStore
 
 import persistlab
-from histories import SHARED_STORES, Recipe, run_history
+from histories import SHARED_STORES, Recipe, refreshed_and_persisted, run_history
 from notebook_recipes import recipes
 from persistlab import grading
 from persistlab.consistency import check_consistent
@@ -21,7 +22,11 @@ LESSONS = Path(__file__).resolve().parents[1] / "lessons"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def simulator() -> None:
+def simulator() -> Iterator[None]:
+    """The offline simulator with 64-number vectors (the API's ``dimensions=``): small JSON stores, cheap loads."""
+    persistlab.setup(quiet=True)
+    Settings.embed_model = persistlab.embedding_model(dimensions=64)
+    yield
     persistlab.setup(quiet=True)
 
 
@@ -47,42 +52,25 @@ def test_the_shared_stores_pattern_fails_the_history(tmp_path: Path) -> None:
 
 
 def lesson09_versions() -> Recipe:
-    """Lesson 09's versioned publishing (open_version / publish / open_current) on an in-memory file system.
-
-    Each step opens the current version, refreshes it with ``refresh_ref_docs`` and publishes the result as
-    the next version. The lesson's index uses the global splitter, so the test sets ``Settings.node_parser``
-    for each step; deleted documents are removed with ``index.delete_ref_doc`` (the lesson has none).
-    """
+    """Lesson 09's versioned publishing (open_version / publish / open_current) on an in-memory file system, in
+    the course's update rule (``histories.refreshed_and_persisted``): each change is published as the next version."""
     fs = fsspec.filesystem("memory")
-    root = f"history/{uuid.uuid4().hex}"
-    ns = recipes(LESSONS / "09_object_storage_and_versions.ipynb", fs=fs, ROOT=root)
+    base = f"history/{uuid.uuid4().hex}"
 
-    def update(documents: list, folder: Path, splitter: object) -> None:
-        # Settings.transformations caches [node_parser] on first read, so set both (an earlier test may have read it).
-        Settings.node_parser, Settings.transformations = splitter, [splitter]
-        if not fs.exists(f"{root}/CURRENT"):
-            index, number = VectorStoreIndex.from_documents(documents), 1
-        else:
-            version, index = ns["open_current"]()
-            number = int(version[1:]) + 1
-            known = set(index.docstore.get_all_document_hashes().values())
-            for doc_id in known - {d.id_ for d in documents}:
-                index.delete_ref_doc(doc_id, delete_from_docstore=True)
-            if not index.refresh_ref_docs(documents) and not known - {d.id_ for d in documents}:
-                return
+    def lesson(where: Path) -> dict:
+        return recipes(LESSONS / "09_object_storage_and_versions.ipynb", fs=fs, ROOT=f"{base}/{where.name}")
+
+    def publish(index: VectorStoreIndex, where: Path) -> None:
+        ns = lesson(where)
+        number = int(ns["open_current"]()[0][1:]) + 1 if fs.exists(f"{base}/{where.name}/CURRENT") else 1
         ns["publish"](index, f"v{number}")
 
-    return Recipe("lesson 09 versioned publishing", update, lambda folder, splitter: ns["open_current"]()[1],
-                  changes_chunking=False)
+    return refreshed_and_persisted("lesson 09 versioned publishing", publish, lambda where: lesson(where)["open_current"]()[1],
+                                   lambda where: fs.exists(f"{base}/{where.name}/CURRENT"))
 
 
 def test_lesson09_versioned_publishing_survives_the_history(tmp_path: Path) -> None:
-    default = Settings.node_parser, Settings.transformations
-    try:
-        passed = run_history(lesson09_versions(), tmp_path).passed
-    finally:
-        Settings.node_parser, Settings.transformations = default
-    assert passed[-1] == "delete smoke.md", passed
+    assert run_history(lesson09_versions(), tmp_path).passed[-1] == "change chunking"
 
 
 def lesson08_chroma(crash: bool = False) -> Recipe:
