@@ -1,6 +1,7 @@
 """The persist and update recipes not covered elsewhere, driven through the whole scripted history of
 ``histories.py`` (build, restart, two edits, an addition, a deletion, a chunking change): lesson 05's atomic
-persist and its versions behind CURRENT, and the reference solutions of exercises 03, 04 and 05.
+persist and its versions behind CURRENT, and the reference solutions of exercises 03, 04 and 05 (01 and 02,
+which only build and reload, through those two steps).
 
 Lesson 05's recipes come from the lesson's cells tagged ``recipe``, the solutions' from their nbgrader answer
 cells, each in a fresh namespace per step (a restarted process). A persist recipe only stores an index, so the
@@ -17,12 +18,13 @@ from pathlib import Path
 
 import fsspec
 import pytest
-from llama_index.core import Settings
+from llama_index.core import Settings, VectorStoreIndex
 from llama_index.core.storage.docstore import SimpleDocumentStore
 
 import persistlab
 from histories import FIRST_SPLITTER, Recipe, refreshed_and_persisted, run_history
 from notebook_recipes import recipes, solution_recipes
+from persistlab.consistency import check_consistent
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON05 = ROOT / "lessons" / "05_crash_safe_persist.ipynb"
@@ -132,3 +134,31 @@ def test_persist_recipe_survives_the_whole_history(make, tmp_path: Path) -> None
 def test_solution04_ingest_survives_the_history(tmp_path: Path) -> None:
     assert run_history(solution04(), tmp_path).passed == WHOLE[:-1]
     assert FIRST_SPLITTER.chunk_size == 64  # the splitter ingest was given (its own make_splitter chunks at 256)
+
+
+def test_solutions_01_and_02_build_once_and_restart_consistent_for_free(tmp_path: Path) -> None:
+    """Exercises 01 and 02 only build and reload (their contracts have no updates): build, then two restarts,
+    each in a fresh namespace, consistent and paying nothing but exercise 02's probe texts."""
+    from histories import chunks, documents_from, script
+
+    documents = documents_from(script()[0].texts)
+    model = Settings.embed_model
+    with persistlab.metered() as built:
+        solution("01_persist_and_reload", "answer_build_and_persist")["build_and_persist"](documents, tmp_path / "01", model)
+    assert built.texts == chunks(documents, Settings.node_parser)
+    ns = solution("02_embedding_mismatch", "definitions", "answer_write_manifest", "answer_check", "answer_load_checked",
+                  "answer_versioned")
+    folder = ns["versioned_persist_dir"](tmp_path / "02", model, 1)
+    VectorStoreIndex.from_documents(documents, embed_model=model).storage_context.persist(persist_dir=str(folder))
+    ns["write_embedding_manifest"](folder, model)
+    probes = len(ns["PROBE_TEXTS"])
+    for _ in range(2):
+        with persistlab.metered() as restart:
+            first = solution("01_persist_and_reload", "answer_load_persisted_index")["load_persisted_index"](tmp_path / "01", model)
+        assert restart.requests == 0
+        check_consistent(first, documents, splitter=Settings.node_parser)
+        with persistlab.metered() as restart:
+            ns = solution("02_embedding_mismatch", "definitions", "answer_check", "answer_load_checked", "answer_versioned")
+            second = ns["load_checked_index"](ns["versioned_persist_dir"](tmp_path / "02", model, 1), model)
+        assert restart.texts == probes  # the fingerprint check embeds its probe texts, nothing else
+        check_consistent(second, documents, splitter=Settings.node_parser)
