@@ -15,7 +15,8 @@ objects (only the folder carries state), then the test checks, after each step:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,49 @@ SHARED_STORES = Recipe(
                                                      embed_model=Settings.embed_model),
     changes_chunking=False,
 )
+
+
+@contextlib.contextmanager
+def global_splitter(splitter: Any) -> Iterator[None]:
+    """``Settings.node_parser`` (and ``transformations``, which caches ``[node_parser]`` once read) set to ``splitter``
+    inside the block: for recipes that chunk with the global settings, as ``from_documents`` does by default."""
+    before = Settings.node_parser, Settings.transformations
+    Settings.node_parser, Settings.transformations = splitter, [splitter]
+    try:
+        yield
+    finally:
+        Settings.node_parser, Settings.transformations = before
+
+
+def refreshed_and_persisted(name: str, persist: Callable[[VectorStoreIndex, Path], None],
+                            load: Callable[[Path], VectorStoreIndex], exists: Callable[[Path], bool]) -> Recipe:
+    """A persist recipe (``persist(index, where)``, ``load(where)``) with the course's update rule around it.
+
+    Build with ``from_documents`` if nothing was persisted; else load, delete the documents no longer listed
+    (nodes and hashes: ``delete_ref_doc(..., delete_from_docstore=True)``), ``refresh_ref_docs`` the rest, and
+    persist if anything changed. A new chunking is a new index in its own place (lesson 03: raise the version),
+    ``where = folder / f"chunks-{chunk_size}"``.
+    """
+    def where(folder: Path, splitter: Any) -> Path:
+        return folder / f"chunks-{splitter.chunk_size}"
+
+    def update(documents: list[Document], folder: Path, splitter: Any) -> None:
+        with global_splitter(splitter):
+            if not exists(where(folder, splitter)):
+                persist(VectorStoreIndex.from_documents(documents), where(folder, splitter))
+                return
+            index = load(where(folder, splitter))
+            gone = set(index.ref_doc_info) - {d.id_ for d in documents}
+            for doc_id in sorted(gone):
+                index.delete_ref_doc(doc_id, delete_from_docstore=True)
+            if any(index.refresh_ref_docs(documents)) or gone:
+                persist(index, where(folder, splitter))
+
+    def reopen(folder: Path, splitter: Any) -> VectorStoreIndex:
+        with global_splitter(splitter):
+            return load(where(folder, splitter))
+
+    return Recipe(name, update, reopen)
 
 
 def run_history(recipe: Recipe, folder: Path, history: History | None = None) -> History:

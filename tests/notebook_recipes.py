@@ -56,3 +56,17 @@ def recipes(notebook: Path, tag: str = RECIPE_TAG, **constants: Any) -> dict[str
         _check_pure(source, Path(notebook))
         exec(compile(source, f"{notebook}[recipe {number}]", "exec"), namespace)  # noqa: S102 (our own notebooks)
     return namespace
+
+
+def solution_recipes(notebook: Path, grade_ids: list[str], **constants: Any) -> dict[str, Any]:
+    """Execute the code cells of a reference solution named by their nbgrader ``grade_id`` (its setup,
+    definitions and answers), in notebook order, in one fresh namespace; ValueError naming any id not found."""
+    cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+    chosen = {c["metadata"].get("nbgrader", {}).get("grade_id"): "".join(c["source"]) for c in cells
+              if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("grade_id") in grade_ids}
+    if missing := [g for g in grade_ids if g not in chosen]:
+        raise ValueError(f"{notebook} has no code cell with nbgrader grade_id {missing}")
+    namespace: dict[str, Any] = {"__name__": f"solution_{Path(notebook).stem}", **constants}
+    for grade_id, source in chosen.items():
+        exec(compile(source, f"{notebook}[{grade_id}]", "exec"), namespace)  # noqa: S102 (our own notebooks)
+    return namespace

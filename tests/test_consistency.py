@@ -79,3 +79,15 @@ def test_deleted_and_missing_documents_are_named(tmp_path: Path) -> None:
     check_consistent(index, FIRST[:1], splitter=SPLITTER)
     with pytest.raises(AssertionError, match=r"no chunk of documents 'kimchi.md'"):
         check_consistent(index, FIRST, splitter=SPLITTER)
+
+
+def test_a_hash_left_by_a_deleted_document_is_named() -> None:
+    """A store that keeps the text (Chroma, NumpyVectorStore): delete_ref_doc removes the nodes, not the hash."""
+    index = VectorStoreIndex.from_documents(FIRST, storage_context=StorageContext.from_defaults(
+        vector_store=NumpyVectorStore()), transformations=[SPLITTER])
+    index.delete_ref_doc("kimchi.md")
+    check_consistent(index, FIRST[:1], splitter=SPLITTER, hashes=None)  # the nodes are right
+    with pytest.raises(AssertionError, match=r"still holds the hash of deleted documents 'kimchi.md'"):
+        check_consistent(index, FIRST[:1], splitter=SPLITTER)
+    index.docstore.delete_document("kimchi.md", raise_error=False)
+    check_consistent(index, FIRST[:1], splitter=SPLITTER)

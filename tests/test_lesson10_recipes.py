@@ -6,9 +6,11 @@ from pathlib import Path
 
 import openai
 import pytest
+from llama_index.core.node_parser import SentenceSplitter
 
 import persistlab
 from persistlab import faults
+from persistlab.consistency import check_consistent
 from persistlab.corpus import load_documents
 from tests.notebook_recipes import recipes
 
@@ -26,7 +28,10 @@ def test_a_failed_build_resumes_from_its_checkpoint_and_pays_only_the_rest(tmp_p
     with persistlab.metered() as resumed:
         index = build_with_checkpoints(documents, tmp_path, model, batch_size=4)
     assert (resumed.requests, resumed.texts) == (2, 8)  # the 4 saved documents are not embedded again
-    assert sorted(index.ref_doc_info) == sorted(d.id_ for d in documents)
+    check_consistent(index, documents, splitter=SentenceSplitter())  # the recipe's splitter; hashes included
     with persistlab.metered() as again:
         build_with_checkpoints(documents, tmp_path, model, batch_size=4)
     assert again.requests == 0
+    with persistlab.metered() as refresh:
+        assert not any(index.refresh_ref_docs(documents))  # the hashes refresh_ref_docs needs are there
+    assert refresh.requests == 0

@@ -23,6 +23,7 @@ from llama_index.core import Settings, VectorStoreIndex
 import persistlab
 from persistlab import grading
 from notebook_recipes import recipes
+from persistlab.consistency import check_consistent
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = ROOT / "lessons" / "05_crash_safe_persist.ipynb"
@@ -95,7 +96,7 @@ def test_a_crash_at_every_step_leaves_the_old_or_the_new_index(name, tmp_path):
     expected = lambda documents: {doc.id_: doc.text for doc in documents}
     ns = recipe.restart()
     recipe.persist(ns, VectorStoreIndex.from_documents(steps[0]))
-    old = expected(steps[0])
+    old, old_documents = expected(steps[0]), steps[0]
     fired, outcomes = set(), []
     for number, point in enumerate(crash_points(recipe.target)):
         documents = steps[1 + number % (len(steps) - 1)]
@@ -114,14 +115,16 @@ def test_a_crash_at_every_step_leaves_the_old_or_the_new_index(name, tmp_path):
             assert error is None, f"{name} failed by itself ({where} never fired): {error!r}"
         with persistlab.metered() as restart:
             ns = recipe.restart()
-            found = contents(recipe.load(ns))
+            loaded = recipe.load(ns)
+            found = contents(loaded)
         assert restart.requests == 0, f"restart after a crash {where} embedded {restart.texts} texts"
         assert found in (old, new), f"after a crash {where} the folder holds {sorted(found)}: neither old nor new"
+        check_consistent(loaded, documents if found == new else old_documents, splitter=Settings.node_parser)
         outcomes.append((where, crash.fired, "new" if found == new else "old"))
         if found != new:  # the restarted process redoes the update
             recipe.persist(ns, index)
             assert contents(recipe.load(ns)) == new
-        old = new
+        old, old_documents = new, documents
         repaired = recipe.restart()  # a second start-up finds nothing to repair
         assert (repaired["repair_interrupted_swap"] if name == "atomic" else repaired["repair_versions"])(recipe.target) == []
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
@@ -12,15 +13,20 @@ from llama_index.core import Settings, StorageContext, VectorStoreIndex
 from llama_index.core.storage.docstore import SimpleDocumentStore
 
 import persistlab
-from histories import SHARED_STORES, Recipe, run_history
+from histories import SHARED_STORES, Recipe, refreshed_and_persisted, run_history
 from notebook_recipes import recipes
+from persistlab import grading
 from persistlab.consistency import check_consistent
 
 LESSONS = Path(__file__).resolve().parents[1] / "lessons"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def simulator() -> None:
+def simulator() -> Iterator[None]:
+    """The offline simulator with 64-number vectors (the API's ``dimensions=``): small JSON stores, cheap loads."""
+    persistlab.setup(quiet=True)
+    Settings.embed_model = persistlab.embedding_model(dimensions=64)
+    yield
     persistlab.setup(quiet=True)
 
 
@@ -46,70 +52,72 @@ def test_the_shared_stores_pattern_fails_the_history(tmp_path: Path) -> None:
 
 
 def lesson09_versions() -> Recipe:
-    """Lesson 09's versioned publishing (open_version / publish / open_current) on an in-memory file system.
-
-    Each step opens the current version, refreshes it with ``refresh_ref_docs`` and publishes the result as
-    the next version. The lesson's index uses the global splitter, so the test sets ``Settings.node_parser``
-    for each step; deleted documents are removed with ``index.delete_ref_doc`` (the lesson has none).
-    """
+    """Lesson 09's versioned publishing (open_version / publish / open_current) on an in-memory file system, in
+    the course's update rule (``histories.refreshed_and_persisted``): each change is published as the next version."""
     fs = fsspec.filesystem("memory")
-    root = f"history/{uuid.uuid4().hex}"
-    ns = recipes(LESSONS / "09_object_storage_and_versions.ipynb", fs=fs, ROOT=root)
+    base = f"history/{uuid.uuid4().hex}"
 
-    def update(documents: list, folder: Path, splitter: object) -> None:
-        # Settings.transformations caches [node_parser] on first read, so set both (an earlier test may have read it).
-        Settings.node_parser, Settings.transformations = splitter, [splitter]
-        if not fs.exists(f"{root}/CURRENT"):
-            index, number = VectorStoreIndex.from_documents(documents), 1
-        else:
-            version, index = ns["open_current"]()
-            number = int(version[1:]) + 1
-            known = set(index.docstore.get_all_document_hashes().values())
-            for doc_id in known - {d.id_ for d in documents}:
-                index.delete_ref_doc(doc_id, delete_from_docstore=True)
-            if not index.refresh_ref_docs(documents) and not known - {d.id_ for d in documents}:
-                return
+    def lesson(where: Path) -> dict:
+        return recipes(LESSONS / "09_object_storage_and_versions.ipynb", fs=fs, ROOT=f"{base}/{where.name}")
+
+    def publish(index: VectorStoreIndex, where: Path) -> None:
+        ns = lesson(where)
+        number = int(ns["open_current"]()[0][1:]) + 1 if fs.exists(f"{base}/{where.name}/CURRENT") else 1
         ns["publish"](index, f"v{number}")
 
-    return Recipe("lesson 09 versioned publishing", update, lambda folder, splitter: ns["open_current"]()[1],
-                  changes_chunking=False)
+    return refreshed_and_persisted("lesson 09 versioned publishing", publish, lambda where: lesson(where)["open_current"]()[1],
+                                   lambda where: fs.exists(f"{base}/{where.name}/CURRENT"))
 
 
 def test_lesson09_versioned_publishing_survives_the_history(tmp_path: Path) -> None:
-    default = Settings.node_parser, Settings.transformations
-    try:
-        passed = run_history(lesson09_versions(), tmp_path).passed
-    finally:
-        Settings.node_parser, Settings.transformations = default
-    assert passed[-1] == "delete smoke.md", passed
+    assert run_history(lesson09_versions(), tmp_path).passed[-1] == "change chunking"
 
 
-def lesson08_chroma() -> Recipe:
-    """Lesson 08's index on Chroma: vectors in a PersistentClient folder, docstore and index store beside it."""
-    ns = recipes(LESSONS / "08_vector_stores.ipynb")
+def lesson08_chroma(crash: bool = False) -> Recipe:
+    """Lesson 08's index on Chroma: vectors in a PersistentClient folder, docstore and index store beside it.
 
+    With ``crash``, every sync is killed while it writes ``docstore.json`` (after Chroma took its writes), and a
+    restarted process (the lesson's recipes afresh) syncs again: it must embed nothing, so the step costs what
+    one sync should."""
     def update(documents: list, folder: Path, splitter: object) -> None:
-        ns["sync_chroma_index"](folder / "chroma", folder / "index", documents, splitter)
+        sync = recipes(LESSONS / "08_vector_stores.ipynb")["sync_chroma_index"]
+        if crash:
+            with grading.crash_while_writing("docstore.json") as crashed:
+                error = grading.attempt(sync, folder / "chroma", folder / "index", documents, splitter)
+            assert crashed.fired and isinstance(error, grading.InjectedFailure), error
+            with persistlab.metered() as redo:
+                sync = recipes(LESSONS / "08_vector_stores.ipynb")["sync_chroma_index"]
+                sync(folder / "chroma", folder / "index", documents, splitter)
+            assert redo.requests == 0, f"the sync after the crash embedded {redo.texts} texts again"
+        else:
+            sync(folder / "chroma", folder / "index", documents, splitter)
 
-    return Recipe("lesson 08 sync_chroma_index", update,
-                  lambda folder, splitter: ns["open_chroma_index"](folder / "chroma", folder / "index", [], splitter),
-                  changes_chunking=False)
+    def load(folder: Path, splitter: object) -> VectorStoreIndex:
+        return recipes(LESSONS / "08_vector_stores.ipynb")["open_chroma_index"](folder / "chroma", folder / "index", splitter)
+
+    return Recipe("lesson 08 sync_chroma_index" + (", crashed before each persist" if crash else ""), update, load)
 
 
 def test_lesson08_chroma_index_survives_the_history(tmp_path: Path) -> None:
-    """The history up to the deletion; then the deleted document comes back unchanged and must be embedded again
-    (a hash left behind by the deletion would make refresh_ref_docs skip it)."""
-    from histories import FIRST_SPLITTER, chunks, documents_from, script
+    """The whole history; then a deleted document comes back unchanged and must be embedded again (a hash left
+    behind by the deletion would make refresh_ref_docs skip it)."""
+    from histories import SECOND_SPLITTER, chunks, documents_from, script
 
     recipe = lesson08_chroma()
     passed = run_history(recipe, tmp_path).passed
-    assert passed[-1] == "delete smoke.md", passed
+    assert passed[-1] == "change chunking", passed
     steps = script()
     documents = documents_from({**steps[-1].texts, "smoke.md": steps[0].texts["smoke.md"]})
     with persistlab.metered() as usage:
-        recipe.update(documents, tmp_path, FIRST_SPLITTER)
-    assert usage.texts == chunks([d for d in documents if d.id_ == "smoke.md"], FIRST_SPLITTER)
-    check_consistent(recipe.load(tmp_path, FIRST_SPLITTER), documents, splitter=FIRST_SPLITTER)
+        recipe.update(documents, tmp_path, SECOND_SPLITTER)
+    assert usage.texts == chunks([d for d in documents if d.id_ == "smoke.md"], SECOND_SPLITTER)
+    check_consistent(recipe.load(tmp_path, SECOND_SPLITTER), documents, splitter=SECOND_SPLITTER)
+
+
+def test_lesson08_chroma_index_survives_a_crash_before_each_persist(tmp_path: Path) -> None:
+    """Killed between Chroma's write and the docstore's (the build's first persist included): the next start-up
+    neither loses the update nor pays for it twice."""
+    assert run_history(lesson08_chroma(crash=True), tmp_path).passed[-1] == "change chunking"
 
 
 def test_lesson03_manifest_refuses_a_changed_chunking(tmp_path: Path) -> None:

@@ -11,26 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from llama_index.core.schema import BaseNode
 
-from persistlab.storebackends import Backend, IndexSearcher, Searcher, _check_dir, _check_embedded
+from persistlab.storebackends import Backend, Searcher, build_into, check_dir, check_embedded, searcher_over
 
 if TYPE_CHECKING:
     from llama_index.core.base.embeddings.base import BaseEmbedding
-    from llama_index.core.vector_stores.types import BasePydanticVectorStore
 
 STORE_TABLE = "persistlab"
 """Name of the table or collection the LanceDB, Milvus Lite and Qdrant backends write and read."""
-
-
-def _index_over(store: BasePydanticVectorStore, embed_model: BaseEmbedding, on_close: Any = None) -> IndexSearcher:
-    from llama_index.core import VectorStoreIndex
-
-    return IndexSearcher(VectorStoreIndex.from_vector_store(store, embed_model=embed_model), on_close=on_close)
-
-
-def _build_into(store: BasePydanticVectorStore, nodes: Sequence[BaseNode], embed_model: BaseEmbedding) -> None:
-    from llama_index.core import StorageContext, VectorStoreIndex
-
-    VectorStoreIndex(list(nodes), storage_context=StorageContext.from_defaults(vector_store=store), embed_model=embed_model)
 
 
 class LanceDBBackend(Backend):
@@ -41,14 +28,14 @@ class LanceDBBackend(Backend):
     def build(self, nodes: Sequence[BaseNode], persist_dir: Path, embed_model: BaseEmbedding) -> None:
         from llama_index.vector_stores.lancedb import LanceDBVectorStore
 
-        _check_embedded(nodes)
-        _build_into(LanceDBVectorStore(uri=str(persist_dir), table_name=STORE_TABLE, mode="overwrite"), nodes, embed_model)
+        check_embedded(nodes)
+        build_into(LanceDBVectorStore(uri=str(persist_dir), table_name=STORE_TABLE, mode="overwrite"), nodes, embed_model)
 
     def load(self, persist_dir: Path, embed_model: BaseEmbedding) -> Searcher:
         from llama_index.vector_stores.lancedb import LanceDBVectorStore
 
-        _check_dir(persist_dir, f"{STORE_TABLE}.lance")
-        return _index_over(LanceDBVectorStore(uri=str(persist_dir), table_name=STORE_TABLE), embed_model)
+        check_dir(persist_dir, f"{STORE_TABLE}.lance")
+        return searcher_over(LanceDBVectorStore(uri=str(persist_dir), table_name=STORE_TABLE), embed_model)
 
 
 class MilvusLiteBackend(Backend):
@@ -71,19 +58,19 @@ class MilvusLiteBackend(Backend):
                                  dim=dim, overwrite=overwrite, similarity_metric="IP")
 
     def build(self, nodes: Sequence[BaseNode], persist_dir: Path, embed_model: BaseEmbedding) -> None:
-        _check_embedded(nodes)
+        check_embedded(nodes)
         Path(persist_dir).mkdir(parents=True, exist_ok=True)
         store = self._store(persist_dir, len(nodes[0].get_embedding()), overwrite=True)
         try:
-            _build_into(store, nodes, embed_model)
+            build_into(store, nodes, embed_model)
         finally:
             store.client.close()
 
     def load(self, persist_dir: Path, embed_model: BaseEmbedding) -> Searcher:
-        _check_dir(persist_dir, self.file_name)
+        check_dir(persist_dir, self.file_name)
         store = self._store(persist_dir, None, overwrite=False)
         store.client.load_collection(STORE_TABLE)  # a reopened file's collection starts released: not searchable
-        return _index_over(store, embed_model, on_close=store.client.close)
+        return searcher_over(store, embed_model, on_close=store.client.close)
 
 
 class QdrantLocalBackend(Backend):
@@ -95,10 +82,10 @@ class QdrantLocalBackend(Backend):
         from llama_index.vector_stores.qdrant import QdrantVectorStore
         from qdrant_client import QdrantClient
 
-        _check_embedded(nodes)
+        check_embedded(nodes)
         client = QdrantClient(path=str(persist_dir))
         try:
-            _build_into(QdrantVectorStore(collection_name=STORE_TABLE, client=client), nodes, embed_model)
+            build_into(QdrantVectorStore(collection_name=STORE_TABLE, client=client), nodes, embed_model)
         finally:
             client.close()
 
@@ -106,6 +93,6 @@ class QdrantLocalBackend(Backend):
         from llama_index.vector_stores.qdrant import QdrantVectorStore
         from qdrant_client import QdrantClient
 
-        _check_dir(persist_dir, "collection")
+        check_dir(persist_dir, "collection")
         client = QdrantClient(path=str(persist_dir))
-        return _index_over(QdrantVectorStore(collection_name=STORE_TABLE, client=client), embed_model, on_close=client.close)
+        return searcher_over(QdrantVectorStore(collection_name=STORE_TABLE, client=client), embed_model, on_close=client.close)

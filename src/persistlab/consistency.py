@@ -16,7 +16,8 @@ It checks, with public LlamaIndex APIs only:
 3. given the current ``documents`` (all of them): the index holds exactly these documents (nothing of a
    deleted one), and each document's chunks are what ``splitter`` makes of its current text (nothing of an
    older version);
-4. the hash of every current document is where ``refresh_ref_docs`` (or a pipeline) will look for it.
+4. the hash of every current document is where ``refresh_ref_docs`` (or a pipeline) will look for it, and no
+   hash of a deleted document is left there (a deleted document restored unchanged would be skipped).
 
 Vector stores differ in what they expose. ``SimpleVectorStore`` lists its ids through its public ``data``
 field; stores that keep the text (Chroma, :class:`persistlab.stores.NumpyVectorStore`) return their nodes from
@@ -144,7 +145,12 @@ def _check_documents(nodes: dict[str, Any], documents: Sequence[Document], split
             )
 
 
-def _check_hashes(docstore: BaseDocumentStore, documents: Sequence[Document], where: str) -> None:
+def _check_hashes(docstore: BaseDocumentStore, documents: Sequence[Document], where: str, nodes: Iterable[str]) -> None:
+    left = set(docstore.get_all_document_hashes().values()) - {d.id_ for d in documents} - set(nodes)
+    assert not left, (
+        f"{where} still holds the hash of deleted documents {_short(left)}: if one comes back unchanged, "
+        "refresh_ref_docs (or the pipeline) will skip it and never embed it; delete the hash with the document"
+    )
     for document in documents:
         stored = docstore.get_document_hash(document.id_)
         assert stored is not None, (
@@ -180,7 +186,7 @@ def check_consistent(
         raise ValueError("check_consistent needs splitter= (the index's node parser) to compare chunks with texts")
     _check_documents(nodes, documents, splitter)
     if hashes == INDEX_DOCSTORE:
-        _check_hashes(index.docstore, documents, "the index's docstore")
+        _check_hashes(index.docstore, documents, "the index's docstore", nodes)
     elif hashes is not None:
         assert not isinstance(hashes, str), f"hashes= must be 'index', a docstore or None, not {hashes!r}"
-        _check_hashes(hashes, documents, "the docstore given as hashes=")
+        _check_hashes(hashes, documents, "the docstore given as hashes=", nodes)

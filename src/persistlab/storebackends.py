@@ -40,7 +40,7 @@ from llama_index.core.schema import BaseNode
 from persistlab.numpystore import NumpyVectorStore
 
 if TYPE_CHECKING:
-    from llama_index.core import VectorStoreIndex
+    from llama_index.core import StorageContext, VectorStoreIndex
     from llama_index.core.base.embeddings.base import BaseEmbedding
 
 CHROMA_COLLECTION = "persistlab"
@@ -155,7 +155,8 @@ class Backend(ABC):
         """Open what :meth:`build` persisted, ready to answer queries with text."""
 
 
-def _check_embedded(nodes: Sequence[BaseNode]) -> None:
+def check_embedded(nodes: Sequence[BaseNode]) -> None:
+    """Raise ValueError naming the first node without an embedding: backends here never embed."""
     missing = [n.node_id for n in nodes if n.embedding is None]
     if missing:
         raise ValueError(
@@ -164,9 +165,26 @@ def _check_embedded(nodes: Sequence[BaseNode]) -> None:
         )
 
 
-def _check_dir(persist_dir: Path, expected: str) -> None:
+def check_dir(persist_dir: Path, expected: str) -> None:
+    """Raise FileNotFoundError naming the folder unless it holds ``expected`` (what the backend's build writes)."""
     if not Path(persist_dir, expected).exists():
         raise FileNotFoundError(f"{persist_dir} holds no {expected}: build and persist this store there first.")
+
+
+def build_into(store: Any, nodes: Sequence[BaseNode], embed_model: BaseEmbedding) -> StorageContext:
+    """Index ``nodes`` (embedded already) into the vector store ``store``; the context, for stores that persist."""
+    from llama_index.core import StorageContext, VectorStoreIndex
+
+    context = StorageContext.from_defaults(vector_store=store)
+    VectorStoreIndex(list(nodes), storage_context=context, embed_model=embed_model)
+    return context
+
+
+def searcher_over(store: Any, embed_model: BaseEmbedding, on_close: Any = None) -> IndexSearcher:
+    """A searcher over an index opened on ``store`` alone (a store that keeps the text)."""
+    from llama_index.core import VectorStoreIndex
+
+    return IndexSearcher(VectorStoreIndex.from_vector_store(store, embed_model=embed_model), on_close=on_close)
 
 
 class JsonBackend(Backend):
@@ -176,14 +194,14 @@ class JsonBackend(Backend):
     def build(self, nodes: Sequence[BaseNode], persist_dir: Path, embed_model: BaseEmbedding) -> None:
         from llama_index.core import StorageContext, VectorStoreIndex
 
-        _check_embedded(nodes)
+        check_embedded(nodes)
         index = VectorStoreIndex(list(nodes), storage_context=StorageContext.from_defaults(), embed_model=embed_model)
         index.storage_context.persist(persist_dir=str(persist_dir))
 
     def load(self, persist_dir: Path, embed_model: BaseEmbedding) -> Searcher:
         from llama_index.core import StorageContext, load_index_from_storage
 
-        _check_dir(persist_dir, "docstore.json")
+        check_dir(persist_dir, "docstore.json")
         context = StorageContext.from_defaults(persist_dir=str(persist_dir))
         return IndexSearcher(load_index_from_storage(context, embed_model=embed_model))
 
@@ -202,18 +220,14 @@ class FaissBackend(Backend):
         return getattr(integration, self.store_class)(faiss_index=faiss.IndexFlatIP(dim))
 
     def build(self, nodes: Sequence[BaseNode], persist_dir: Path, embed_model: BaseEmbedding) -> None:
-        from llama_index.core import StorageContext, VectorStoreIndex
-
-        _check_embedded(nodes)
-        context = StorageContext.from_defaults(vector_store=self._store(len(nodes[0].get_embedding())))
-        VectorStoreIndex(list(nodes), storage_context=context, embed_model=embed_model)
-        context.persist(persist_dir=str(persist_dir))
+        check_embedded(nodes)
+        build_into(self._store(len(nodes[0].get_embedding())), nodes, embed_model).persist(persist_dir=str(persist_dir))
 
     def load(self, persist_dir: Path, embed_model: BaseEmbedding) -> Searcher:
         from llama_index.core import StorageContext, load_index_from_storage
         from llama_index.vector_stores import faiss as integration
 
-        _check_dir(persist_dir, "default__vector_store.json")
+        check_dir(persist_dir, "default__vector_store.json")
         store = getattr(integration, self.store_class).from_persist_dir(str(persist_dir))
         context = StorageContext.from_defaults(vector_store=store, persist_dir=str(persist_dir))
         return IndexSearcher(load_index_from_storage(context, embed_model=embed_model))
@@ -247,30 +261,26 @@ class ChromaBackend(Backend):
 
     def build(self, nodes: Sequence[BaseNode], persist_dir: Path, embed_model: BaseEmbedding) -> None:
         import chromadb
-        from llama_index.core import StorageContext, VectorStoreIndex
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        _check_embedded(nodes)
+        check_embedded(nodes)
         client = chromadb.PersistentClient(path=str(persist_dir), settings=chroma_settings())
         try:
             collection = client.get_or_create_collection(
                 CHROMA_COLLECTION, metadata=CHROMA_METADATA, embedding_function=None
             )
-            context = StorageContext.from_defaults(vector_store=ChromaVectorStore(chroma_collection=collection))
-            VectorStoreIndex(list(nodes), storage_context=context, embed_model=embed_model)
+            build_into(ChromaVectorStore(chroma_collection=collection), nodes, embed_model)
         finally:
             client.close()  # Chroma writes as it goes; closing flushes and releases the files
 
     def load(self, persist_dir: Path, embed_model: BaseEmbedding) -> Searcher:
         import chromadb
-        from llama_index.core import VectorStoreIndex
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        _check_dir(persist_dir, "chroma.sqlite3")
+        check_dir(persist_dir, "chroma.sqlite3")
         client = chromadb.PersistentClient(path=str(persist_dir), settings=chroma_settings())
         collection = client.get_collection(CHROMA_COLLECTION, embedding_function=None)
-        index = VectorStoreIndex.from_vector_store(ChromaVectorStore(chroma_collection=collection), embed_model=embed_model)
-        return IndexSearcher(index, on_close=client.close)
+        return searcher_over(ChromaVectorStore(chroma_collection=collection), embed_model, on_close=client.close)
 
 
 class NumpyBackend(Backend):
@@ -278,18 +288,11 @@ class NumpyBackend(Backend):
     description = "NumpyVectorStore (persistlab; memory-mapped .npy + JSON lines)"
 
     def build(self, nodes: Sequence[BaseNode], persist_dir: Path, embed_model: BaseEmbedding) -> None:
-        from llama_index.core import StorageContext, VectorStoreIndex
-
-        _check_embedded(nodes)
-        context = StorageContext.from_defaults(vector_store=NumpyVectorStore())
-        VectorStoreIndex(list(nodes), storage_context=context, embed_model=embed_model)
-        context.persist(persist_dir=str(persist_dir))
+        check_embedded(nodes)
+        build_into(NumpyVectorStore(), nodes, embed_model).persist(persist_dir=str(persist_dir))
 
     def load(self, persist_dir: Path, embed_model: BaseEmbedding) -> Searcher:
-        from llama_index.core import VectorStoreIndex
-
-        store = NumpyVectorStore.from_persist_dir(persist_dir)
-        return IndexSearcher(VectorStoreIndex.from_vector_store(store, embed_model=embed_model))
+        return searcher_over(NumpyVectorStore.from_persist_dir(persist_dir), embed_model)
 
 
 class FloorBackend(Backend):
@@ -298,7 +301,7 @@ class FloorBackend(Backend):
     modules = ()
 
     def build(self, nodes: Sequence[BaseNode], persist_dir: Path, embed_model: BaseEmbedding) -> None:
-        _check_embedded(nodes)
+        check_embedded(nodes)
         persist_dir = Path(persist_dir)
         persist_dir.mkdir(parents=True, exist_ok=True)
         np.save(persist_dir / "vectors.npy", np.asarray([n.get_embedding() for n in nodes], dtype=np.float32))
@@ -307,7 +310,7 @@ class FloorBackend(Backend):
 
     def load(self, persist_dir: Path, embed_model: BaseEmbedding | None = None) -> Searcher:
         persist_dir = Path(persist_dir)
-        _check_dir(persist_dir, "vectors.npy")
+        check_dir(persist_dir, "vectors.npy")
         vectors = np.load(persist_dir / "vectors.npy")
         texts = json.loads((persist_dir / "texts.json").read_text(encoding="utf-8"))
         return FloorSearcher(vectors, texts["ids"], texts["texts"])

@@ -1,0 +1,163 @@
+"""The persist and update recipes not covered elsewhere, driven through the whole scripted history of
+``histories.py`` (build, restart, two edits, an addition, a deletion, a chunking change): lesson 05's atomic
+persist and its versions behind CURRENT, and the reference solutions of exercises 03, 04 and 05 (01 and 02,
+which only build and reload, through those two steps).
+
+Lesson 05's recipes come from the lesson's cells tagged ``recipe``, the solutions' from their nbgrader answer
+cells, each in a fresh namespace per step (a restarted process). A persist recipe only stores an index, so the
+test wraps it in the course's update rule (``histories.refreshed_and_persisted``). After every step the index
+must be consistent, hashes included, answer the step's new sentence, and the step must have embedded exactly
+its changed chunks. Vectors have 64 numbers (the API's ``dimensions=``) to keep the JSON stores small.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import fsspec
+import pytest
+from llama_index.core import Settings, VectorStoreIndex
+from llama_index.core.storage.docstore import SimpleDocumentStore
+
+import persistlab
+from histories import Recipe, refreshed_and_persisted, run_history
+from notebook_recipes import recipes, solution_recipes
+from persistlab.consistency import check_consistent
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSON05 = ROOT / "lessons" / "05_crash_safe_persist.ipynb"
+SOLUTIONS = ROOT / "solutions"
+WHOLE = ["build", "restart, nothing changed", "edit salt.md (1)", "edit salt.md (2)", "add honey.md",
+         "delete smoke.md", "change chunking"]
+
+
+@pytest.fixture(autouse=True)
+def small_embeddings() -> Iterator[None]:
+    persistlab.setup(quiet=True)
+    Settings.embed_model = persistlab.embedding_model(dimensions=64)
+    yield
+    persistlab.setup(quiet=True)
+
+
+def solution(exercise: str, *grade_ids: str) -> dict:
+    """The solution's cells; its setup cell calls persistlab.setup(), so the small model is set again after."""
+    ns = solution_recipes(SOLUTIONS / exercise / f"{exercise}.ipynb", ["setup", *grade_ids])
+    Settings.embed_model = persistlab.embedding_model(dimensions=64)
+    return ns
+
+
+def lesson05_atomic() -> Recipe:
+    def started() -> dict:
+        return recipes(LESSON05)
+
+    def persist(index, where: Path) -> None:
+        ns = started()
+        ns["repair_interrupted_swap"](where)
+        ns["persist_atomically"](index, where)
+
+    def load(where: Path):
+        ns = started()
+        assert ns["repair_interrupted_swap"](where) == [], "a clean persist left something to repair"
+        return ns["load"](where)
+
+    return refreshed_and_persisted("lesson 05 persist_atomically", persist, load, Path.exists)
+
+
+def lesson05_versions() -> Recipe:
+    def persist(index, where: Path) -> None:
+        ns = recipes(LESSON05)
+        ns["publish_version"](index, where)
+        ns["retire_old_versions"](where, grace_s=0)  # no readers here
+
+    def load(where: Path):
+        ns = recipes(LESSON05)
+        assert ns["repair_versions"](where) == [], "a clean publish left something to repair"
+        return ns["open_current"](where)
+
+    return refreshed_and_persisted("lesson 05 publish_version / open_current", persist, load,
+                                   lambda where: (where / "CURRENT").is_file())
+
+
+def solution03() -> Recipe:
+    def persist(index, where: Path) -> None:
+        solution("03_error_recovery", "definitions", "answer_persist_atomically")["persist_atomically"](index, where)
+
+    def load(where: Path):
+        ns = solution("03_error_recovery", "definitions", "answer_load_or_build", "answer_persist_atomically")
+        index, how = ns["load_or_build"]([], where, Settings.embed_model)
+        assert how == "loaded", how
+        return index
+
+    return refreshed_and_persisted("solution 03 persist_atomically / load_or_build", persist, load, Path.exists)
+
+
+def solution05() -> Recipe:
+    fs = fsspec.filesystem("memory")
+    base = f"history-{uuid.uuid4().hex}"
+
+    def persist(index, where: Path) -> None:
+        solution("05_object_storage", "answer_publish")["publish_index"](index, fs, f"{base}/{where.name}")
+
+    def load(where: Path):
+        ns = solution("05_object_storage", "answer_load")
+        return ns["load_published_index"](fs, f"{base}/{where.name}", Settings.embed_model)
+
+    return refreshed_and_persisted("solution 05 publish_index / load_published_index", persist, load,
+                                   lambda where: fs.exists(f"{base}/{where.name}/CURRENT"))
+
+
+def solution04() -> Recipe:
+    """Exercise 04's ``ingest``: its contract fixes the splitter (``make_splitter``), so no chunking change; the
+    test gives it the history's splitter. Hashes live in the live version's pipeline docstore."""
+    def started(splitter) -> dict:
+        ns = solution("04_incremental_ingestion", "definitions", "answer_ingest", "answer_load")
+        ns["make_splitter"] = lambda: splitter
+        return ns
+
+    def hashes(folder: Path, splitter) -> SimpleDocumentStore:
+        live = started(splitter)["current_version"](folder)
+        return SimpleDocumentStore.from_persist_path(str(live / "pipeline" / "docstore.json"))
+
+    return Recipe("solution 04 ingest",
+                  lambda documents, folder, splitter: started(splitter)["ingest"](documents, folder, Settings.embed_model),
+                  lambda folder, splitter: started(splitter)["load_ingested_index"](folder, Settings.embed_model),
+                  hashes, changes_chunking=False)
+
+
+@pytest.mark.parametrize("make", [lesson05_atomic, lesson05_versions, solution03, solution05])
+def test_persist_recipe_survives_the_whole_history(make, tmp_path: Path) -> None:
+    assert run_history(make(), tmp_path).passed == WHOLE
+
+
+def test_solution04_ingest_survives_the_history(tmp_path: Path) -> None:
+    assert run_history(solution04(), tmp_path).passed == WHOLE[:-1]
+
+
+def test_solutions_01_and_02_build_once_and_restart_consistent_for_free(tmp_path: Path) -> None:
+    """Exercises 01 and 02 only build and reload (their contracts have no updates): build, then two restarts,
+    each in a fresh namespace, consistent and paying nothing but exercise 02's probe texts."""
+    from histories import chunks, documents_from, script
+
+    documents = documents_from(script()[0].texts)
+    model = Settings.embed_model
+    with persistlab.metered() as built:
+        solution("01_persist_and_reload", "answer_build_and_persist")["build_and_persist"](documents, tmp_path / "01", model)
+    assert built.texts == chunks(documents, Settings.node_parser)
+    ns = solution("02_embedding_mismatch", "definitions", "answer_write_manifest", "answer_check", "answer_load_checked",
+                  "answer_versioned")
+    folder = ns["versioned_persist_dir"](tmp_path / "02", model, 1)
+    VectorStoreIndex.from_documents(documents, embed_model=model).storage_context.persist(persist_dir=str(folder))
+    ns["write_embedding_manifest"](folder, model)
+    probes = len(ns["PROBE_TEXTS"])
+    for _ in range(2):
+        with persistlab.metered() as restart:
+            first = solution("01_persist_and_reload", "answer_load_persisted_index")["load_persisted_index"](tmp_path / "01", model)
+        assert restart.requests == 0
+        check_consistent(first, documents, splitter=Settings.node_parser)
+        with persistlab.metered() as restart:
+            ns = solution("02_embedding_mismatch", "definitions", "answer_check", "answer_load_checked", "answer_versioned")
+            second = ns["load_checked_index"](ns["versioned_persist_dir"](tmp_path / "02", model, 1), model)
+        assert restart.texts == probes  # the fingerprint check embeds its probe texts, nothing else
+        check_consistent(second, documents, splitter=Settings.node_parser)
