@@ -77,6 +77,15 @@ class RobustExecute(Execute):
 
     _stopped: str | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Kernels forked from a process that imported the libraries once (persistlab.kernelfork), unless
+        # PERSISTLAB_FORK_KERNELS=0. nbgrader's Execute would set AsyncKernelManager.
+        if os.environ.get("PERSISTLAB_FORK_KERNELS", "1") != "0":
+            from persistlab.kernelfork import ForkingKernelManager
+
+            kwargs.setdefault("kernel_manager_class", ForkingKernelManager)
+        super().__init__(*args, **kwargs)
+
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
         """Start the kernel in :func:`~persistlab.graded_run.graded_code_env`: no keys, the offline simulator.
 

@@ -1,0 +1,277 @@
+"""Grading kernels forked from one process that has already imported the libraries.
+
+nbgrader starts a fresh kernel for every notebook it grades, and each pays about 3 s of CPU importing
+llama-index, openai and IPython before its first cell runs. The course's execute preprocessor
+(:mod:`persistlab.nbgrader_plugins`) starts its kernels with :class:`ForkingKernelManager` instead:
+its kernel spec names :class:`ForkedKernelProvisioner` (a jupyter_client kernel provisioner, registered
+as an entry point), which asks a zygote to fork the kernel. The zygote is started once per grading
+process, in the graded code's environment, imports the libraries and then forks one child per kernel;
+the child starts ipykernel exactly as ``python -m ipykernel_launcher -f <connection file>`` would, in
+the notebook's folder and environment. Interrupts and kills reach the child as signals; the zygote
+reaps it and reports its exit code. A kernel command of another shape, or a zygote that cannot be
+reached, falls back to the ordinary start.
+
+Each child is a copy of the zygote as it was after the imports: no submission sees another's state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning import LocalProvisioner
+from traitlets import default
+
+PROVISIONER = "persistlab-forked"
+"""The provisioner's entry-point name (``jupyter_client.kernel_provisioners`` in pyproject.toml)."""
+
+PRELOADED = (
+    "ipykernel.kernelapp", "IPython.core.interactiveshell", "numpy", "httpx", "openai", "fsspec", "nbformat",
+    "llama_index.core", "llama_index.embeddings.openai", "llama_index.llms.openai",
+)
+"""What the zygote imports before it forks: libraries only (the course's grading code starts servers on import)."""
+
+START_TIMEOUT_S = 120.0
+
+
+def kernel_args(cmd: list[str]) -> list[str] | None:
+    """The ipykernel arguments of ``cmd`` if it is this interpreter running ``-m ipykernel_launcher``, else None."""
+    if len(cmd) < 3 or cmd[1:3] != ["-m", "ipykernel_launcher"]:
+        return None
+    try:
+        same = os.path.samefile(cmd[0], sys.executable)
+    except OSError:
+        return None
+    return cmd[3:] if same else None
+
+
+class Zygote:
+    """The client side of one zygote process: fork a kernel, ask for a child's exit code."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self._folder = tempfile.mkdtemp(prefix="persistlab-zygote-")  # mode 0700: only this user connects
+        self.socket_path = os.path.join(self._folder, "zygote.sock")
+        self._lock = threading.Lock()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "persistlab.kernelfork", self.socket_path], env=env, stdin=subprocess.PIPE,
+        )  # its stdin closes when this process ends: the zygote then kills what it left running and exits
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not os.path.exists(self.socket_path):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise OSError(f"the kernel zygote did not start (exit {self.process.poll()})")
+            time.sleep(0.02)
+
+    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        with self._lock, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(START_TIMEOUT_S)
+            conn.connect(self.socket_path)
+            conn.sendall(json.dumps(request).encode() + b"\n")
+            answer = b""
+            while not answer.endswith(b"\n"):
+                chunk = conn.recv(65536)
+                if not chunk:
+                    raise OSError("the kernel zygote closed the connection")
+                answer += chunk
+        return json.loads(answer)
+
+    def fork(self, args: list[str], cwd: str, env: dict[str, str]) -> int:
+        return int(self.ask({"op": "fork", "args": args, "cwd": cwd, "env": env})["pid"])
+
+    def exit_code(self, pid: int) -> int | None:
+        """None while the kernel runs, else its exit code (negative: killed by that signal)."""
+        if self.process.poll() is not None:
+            return -signal.SIGKILL  # the zygote is gone, and it killed its kernels when it went
+        return self.ask({"op": "status", "pid": pid})["code"]
+
+
+_zygote: Zygote | None = None
+_zygote_lock = threading.Lock()
+
+
+def zygote(env: dict[str, str]) -> Zygote:
+    """This process's zygote, started on first use with ``env`` (the first kernel's environment)."""
+    global _zygote
+    with _zygote_lock:
+        if _zygote is None or _zygote.process.poll() is not None:
+            _zygote = Zygote(env)
+        return _zygote
+
+
+class ForkedKernel:
+    """What :class:`LocalProvisioner` expects of a ``Popen``, for a kernel the zygote forked."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int, parent: Zygote) -> None:
+        self.pid = pid
+        self._zygote = parent
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                self.returncode = self._zygote.exit_code(self.pid)
+            except OSError:
+                self.returncode = -signal.SIGKILL
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout or 0)
+            time.sleep(0.05)
+        return code
+
+    def send_signal(self, signum: int) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signum)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
+class ForkedKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
+    """A local provisioner whose kernels are forked by the zygote (see the module's docstring)."""
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
+        args = kernel_args(cmd)
+        env = dict(kwargs.get("env") or os.environ)
+        cwd = str(kwargs.get("cwd") or os.getcwd())
+        if args is not None:
+            try:
+                parent = zygote(env)
+                pid = parent.fork(args, cwd, env)
+            except OSError as err:
+                self.log.warning("Starting the kernel the usual way: %s", err)
+            else:
+                self.process = ForkedKernel(pid, parent)
+                self.pid = self.pgid = pid  # the child leads a process group of its own
+                self.cwd = cwd
+                return self.connection_info
+        return await super().launch_kernel(cmd, **kwargs)
+
+
+class ForkingKernelSpecManager(KernelSpecManager):  # type: ignore[misc]
+    """Kernel specs as installed, with :class:`ForkedKernelProvisioner` named as their provisioner."""
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        spec = super().get_kernel_spec(kernel_name)
+        if "kernel_provisioner" not in spec.metadata:
+            spec.metadata = {**spec.metadata, "kernel_provisioner": {"provisioner_name": PROVISIONER}}
+        return spec
+
+
+class ForkingKernelManager(AsyncKernelManager):  # type: ignore[misc]
+    """nbclient's kernel manager, starting kernels through :class:`ForkedKernelProvisioner`."""
+
+    @default("kernel_spec_manager")
+    def _default_kernel_spec_manager(self) -> KernelSpecManager:
+        return ForkingKernelSpecManager(data_dir=self.data_dir)
+
+
+# --- the zygote process -------------------------------------------------------------------------------
+
+
+def _child(request: dict[str, Any]) -> None:
+    """In the forked child: become the kernel ``python -m ipykernel_launcher ARGS`` would start; never returns."""
+    code = 1
+    try:
+        os.setsid()
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.environ["JPY_PARENT_PID"] = str(os.getppid())  # ipykernel's parent poller watches the zygote
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        sys.argv = [sys.argv[0], *request["args"]]
+        sys.path[0] = request["cwd"]  # as `python -m` puts the working folder first
+        from ipykernel.kernelapp import IPKernelApp
+
+        IPKernelApp.launch_instance(argv=request["args"])
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 0
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(code)
+
+
+def serve(socket_path: str) -> None:
+    """The zygote: import, listen on ``socket_path``, fork a kernel per request; exit when stdin closes."""
+    import gc
+
+    for name in PRELOADED:
+        __import__(name)
+    gc.freeze()  # what is loaded now stays shared with every child instead of being copied by the collector
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path + ".tmp")
+    os.rename(socket_path + ".tmp", socket_path)  # the client waits for this name: it appears ready to accept
+    listener.listen(16)
+    running: set[int] = set()
+    exits: dict[int, int] = {}
+    while True:
+        while running:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if not pid:
+                break
+            running.discard(pid)
+            exits[pid] = os.waitstatus_to_exitcode(status)
+        ready, _, _ = select.select([listener, sys.stdin], [], [], 0.1)
+        if sys.stdin in ready and not os.read(sys.stdin.fileno(), 1):
+            break  # the grading process is gone
+        if listener not in ready:
+            continue
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = conn.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+            request = json.loads(data)
+            if request["op"] == "fork":
+                pid = os.fork()
+                if pid == 0:
+                    listener.close()
+                    conn.close()
+                    _child(request)
+                running.add(pid)
+                answer: dict[str, Any] = {"pid": pid}
+            else:
+                answer = {"code": None if request["pid"] in running else exits.get(request["pid"], -signal.SIGKILL)}
+            conn.sendall(json.dumps(answer).encode() + b"\n")
+    for pid in running:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    Path(socket_path).unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])

@@ -1,0 +1,100 @@
+"""Grading kernels forked from a zygote (persistlab.kernelfork) behave as separately started kernels do:
+their own folder, environment and state, interrupts, and the exit code of a kernel that dies.
+(The hostile submissions of tests/test_grading.py run through them too, under nbgrader.)"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from persistlab import kernelfork
+from persistlab.kernelfork import ForkedKernel, ForkedKernelProvisioner, ForkingKernelManager, kernel_args
+
+
+def test_only_this_interpreters_ipykernel_launcher_is_forked() -> None:
+    assert kernel_args([sys.executable, "-m", "ipykernel_launcher", "-f", "k.json"]) == ["-f", "k.json"]
+    assert kernel_args(["/usr/bin/env", "-m", "ipykernel_launcher", "-f", "k.json"]) is None
+    assert kernel_args([sys.executable, "-m", "other_launcher", "-f", "k.json"]) is None
+    assert kernel_args(["R", "--slave"]) is None
+
+
+async def _run(km: ForkingKernelManager, code: str, timeout: float = 60) -> dict[str, str]:
+    """Run ``code``; the text it printed and the error it raised (if any)."""
+    kc = km.client()
+    kc.start_channels()
+    try:
+        await kc.wait_for_ready(timeout=timeout)
+        printed: list[str] = []
+        reply = await kc.execute_interactive(code, timeout=timeout, output_hook=lambda msg: printed.append(
+            msg["content"].get("text", "")) if msg["msg_type"] == "stream" else None)
+        return {"out": "".join(printed), "error": reply["content"].get("ename", "")}
+    finally:
+        kc.stop_channels()
+
+
+def test_forked_kernels_have_their_own_folder_environment_and_state(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        first, second = tmp_path / "a", tmp_path / "b"
+        first.mkdir()
+        second.mkdir()
+        kms = []
+        for folder, value in ((first, "one"), (second, "two")):
+            km = ForkingKernelManager(kernel_name="python3")
+            await km.start_kernel(cwd=str(folder), env={**os.environ, "PERSISTLAB_TEST_VALUE": value})
+            assert isinstance(km.provisioner, ForkedKernelProvisioner) and isinstance(km.provisioner.process, ForkedKernel)
+            kms.append(km)
+        try:
+            out = await _run(kms[0], "import os, llama_index.core\nleft_behind = 1\n"
+                                     "print(os.getcwd(), os.environ['PERSISTLAB_TEST_VALUE'], os.getppid())")
+            cwd, value, parent = out["out"].split()
+            assert (cwd, value) == (str(first), "one")
+            assert int(parent) == kernelfork.zygote({}).process.pid  # forked, not started the usual way
+            out = await _run(kms[1], "import os\nprint(os.getcwd(), os.environ['PERSISTLAB_TEST_VALUE'])\nleft_behind")
+            assert out["out"].split() == [str(second), "two"] and out["error"] == "NameError"
+
+            # An interrupt reaches the running cell; then a kernel that dies reports its exit code.
+            kc = kms[1].client()
+            kc.start_channels()
+            kc.execute("import time\ntime.sleep(60)")
+            await asyncio.sleep(1.0)
+            await kms[1].interrupt_kernel()
+            reply = await kc.get_shell_msg(timeout=30)
+            kc.stop_channels()
+            assert reply["content"]["ename"] == "KeyboardInterrupt"
+            kc = kms[1].client()
+            kc.start_channels()
+            kc.execute("import os\nos._exit(3)")
+            kc.stop_channels()
+            for _ in range(100):
+                if not await kms[1].is_alive():
+                    break
+                await asyncio.sleep(0.1)
+            assert await kms[1].provisioner.poll() == 3
+        finally:
+            for km in kms:
+                await km.shutdown_kernel(now=True)
+        assert await kms[0].provisioner.poll() is not None or not await kms[0].is_alive()
+
+    asyncio.run(scenario())
+
+
+def test_a_zygote_that_cannot_start_leaves_the_usual_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def broken(env: dict[str, str]) -> kernelfork.Zygote:
+        raise OSError("the kernel zygote did not start (exit 1)")
+
+    monkeypatch.setattr(kernelfork, "zygote", broken)
+
+    async def scenario() -> None:
+        km = ForkingKernelManager(kernel_name="python3")
+        await km.start_kernel(cwd=str(tmp_path))
+        try:
+            assert not isinstance(km.provisioner.process, ForkedKernel)
+            assert (await _run(km, "print(6 * 7)"))["out"].strip() == "42"
+        finally:
+            await km.shutdown_kernel(now=True)
+
+    asyncio.run(scenario())
