@@ -23,9 +23,11 @@ The parts, all re-exported here:
 
 - :mod:`.counting`: :func:`counting_embedding_model`, :class:`CallCounter`, :func:`settings_embed_model`;
 - :mod:`.integrity`: :func:`check_meter_integrity`, :class:`TamperingError`;
-- :mod:`.documents`: :func:`sample_documents`, :func:`revise`, :func:`question_about`, :func:`code_of`;
+- :mod:`.documents`: :func:`sample_documents`, :func:`revise`, :func:`question_about`, :func:`code_of`,
+  :func:`count_chunks`;
 - :mod:`.indexes`: :func:`fresh_dir`, the reference persist and load, readers of persisted indexes
-  (:func:`stored_doc_ids`, :func:`top_doc_id`, :func:`retrieve_all`, :func:`tree_digest`) and fsspec
+  (:func:`stored_doc_ids`, :func:`top_doc_id`, :func:`retrieve_all`, :func:`tree_digest`,
+  :func:`digest_outside_chroma`) and fsspec
   file systems (:func:`private_memory_fs`, :func:`dir_fs`);
 - :mod:`.crashes`: failures injected into a persist and :func:`check_after_crash`, their verdict; with
   :func:`crash_at_write` (from :mod:`persistlab.crashpoints`) and :func:`check_consistent` (from
@@ -47,8 +49,9 @@ from persistlab.grading.crashes import (
     crash_while_writing,
     damage,
 )
-from persistlab.grading.documents import Revision, code_of, question_about, revise, sample_documents
+from persistlab.grading.documents import Revision, code_of, count_chunks, question_about, revise, sample_documents
 from persistlab.grading.indexes import (
+    digest_outside_chroma,
     dir_fs,
     fresh_dir,
     load_reference_index,
@@ -78,12 +81,14 @@ __all__ = [
     "check_consistent",
     "check_meter_integrity",
     "code_of",
+    "count_chunks",
     "counting_embedding_model",
     "crash_at_write",
     "crash_on_delete",
     "crash_on_rename",
     "crash_while_writing",
     "damage",
+    "digest_outside_chroma",
     "dir_fs",
     "fresh_dir",
     "load_reference_index",

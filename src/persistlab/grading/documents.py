@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass
 
 from llama_index.core import Document
+from llama_index.core.node_parser import NodeParser
 
 _CONSONANTS = "bcdfghjkmnpqrstvwxz"
 _FOODS = ("cabbage", "herring", "plums", "salt cod", "lemons", "pork belly", "cucumbers", "beef strips",
@@ -54,6 +55,11 @@ def sample_documents(seed: int, n: int = 4, sentences: int = 5) -> list[Document
         paragraphs = [" ".join(lines[i : i + 5]) for i in range(0, len(lines), 5)]
         documents.append(Document(id_=f"lot-{code}", text="\n\n".join(paragraphs)))
     return documents
+
+
+def count_chunks(documents: list[Document], splitter: NodeParser) -> int:
+    """How many chunks ``splitter`` makes of ``documents``: the texts that embedding them costs."""
+    return sum(len(splitter.get_nodes_from_documents([document])) for document in documents)
 
 
 def code_of(document: Document) -> str:

@@ -120,6 +120,18 @@ def tree_digest(path: Path) -> dict[str, str]:
     }
 
 
+def digest_outside_chroma(path: Path) -> dict[str, str]:
+    """:func:`tree_digest` of ``path`` without Chroma's databases (every folder holding a ``chroma.sqlite3``).
+
+    Chroma writes to its database whenever a client opens it, even only to read; the other files show
+    whether code that refused a folder left it as it was.
+    """
+    path = Path(path)
+    databases = [db.parent for db in path.rglob("chroma.sqlite3")]
+    return {name: digest for name, digest in tree_digest(path).items()
+            if not any((path / name).is_relative_to(folder) for folder in databases)}
+
+
 def private_memory_fs() -> Any:
     """A new in-memory fsspec file system with a store of its own.
 
