@@ -5,14 +5,16 @@
 
 Works in a temporary copy of the course. The class is synthetic: the reference submissions of
 ``tests/submissions/<exercise>/`` (solution, blank and the realistic mistakes; not the hostile ones,
-whose time limits would dominate), repeated until there are enough students. It is graded three
+whose time limits would dominate), repeated until there are enough students. It is graded four
 ways, each from scratch:
 
-- ``nbgrader autograde``: nbgrader alone, one notebook after the other (the baseline);
+- ``nbgrader autograde`` with ``PERSISTLAB_FORK_KERNELS=0``: nbgrader alone, one notebook after the other,
+  each kernel started the usual way (the baseline);
+- ``nbgrader autograde``: the same, with the course's forked kernels (:mod:`persistlab.kernelfork`);
 - ``persistlab autograde --jobs 1``: the course's command, serial;
 - ``persistlab autograde --jobs 2``: the course's command, two nbgrader processes at once;
 
-and the grades of the three runs are compared cell by cell. Figures depend on the machine and on
+and the grades of the four runs are compared cell by cell. Figures depend on the machine and on
 what else runs on it: the table prints the load average before and after.
 """
 
@@ -74,10 +76,10 @@ def grades(root: Path, exercise: str) -> dict[str, dict[str, float | None]]:
         }
 
 
-def timed(command: list[str], cwd: Path) -> float:
+def timed(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
     start = time.monotonic()
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
-                            env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"})
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env={**os.environ, "PATH": path, **(env or {})})
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return time.monotonic() - start
@@ -100,12 +102,14 @@ def main() -> None:
         one = timed([*nbgrader, "--student", ids[0]], root)  # the solution
         reset(root, args.exercise)
         rows, results = [], {}
-        for label, command in (
-            ("nbgrader autograde (serial)", nbgrader),
-            ("persistlab autograde --jobs 1", [*persistlab, "--jobs", "1"]),
-            ("persistlab autograde --jobs 2", [*persistlab, "--jobs", "2"]),
+        usual = {"PERSISTLAB_FORK_KERNELS": "0"}  # kernels started the usual way, as nbgrader alone does
+        for label, command, env in (
+            ("nbgrader autograde, usual kernels", nbgrader, usual),
+            ("nbgrader autograde", nbgrader, None),
+            ("persistlab autograde --jobs 1", [*persistlab, "--jobs", "1"], None),
+            ("persistlab autograde --jobs 2", [*persistlab, "--jobs", "2"], None),
         ):
-            seconds = timed(command, root)
+            seconds = timed(command, root, env)
             results[label] = grades(root, args.exercise)
             reset(root, args.exercise)
             rows.append((label, seconds))
@@ -117,7 +121,7 @@ def main() -> None:
     print(f"{'class of ' + str(args.students):32s} {'wall s':>8s} {'s/submission':>13s} {'speed-up':>9s}")
     for label, seconds in rows:
         print(f"{label:32s} {seconds:8.1f} {seconds / args.students:13.2f} {baseline / seconds:8.2f}x")
-    print(f"\ngrades identical in all three runs: {'yes' if same else 'NO'}")
+    print(f"\ngrades identical in all {len(rows)} runs: {'yes' if same else 'NO'}")
     if not same:
         raise SystemExit(1)
 

@@ -66,13 +66,13 @@ def test_forked_kernels_have_their_own_folder_environment_and_state(tmp_path: Pa
             kc.stop_channels()
             assert reply["content"]["ename"] == "KeyboardInterrupt"
             kc = kms[1].client()
-            kc.start_channels()
+            kc.start_channels()  # kept open until the kernel is gone: closing it could drop the request
             kc.execute("import os\nos._exit(3)")
-            kc.stop_channels()
-            for _ in range(100):
+            for _ in range(600):
                 if not await kms[1].is_alive():
                     break
                 await asyncio.sleep(0.1)
+            kc.stop_channels()
             assert await kms[1].provisioner.poll() == 3
         finally:
             for km in kms:

@@ -29,6 +29,7 @@ from typing import Any
 PRELOADED = (
     "IPython.core.interactiveshell", "numpy", "httpx", "openai", "fsspec", "nbformat",
     "llama_index.core", "llama_index.embeddings.openai", "llama_index.llms.openai",
+    "chromadb", "llama_index.vector_stores.chroma",  # the capstone's store: 2.7 s of imports, no thread started
 )
 
 
