@@ -363,7 +363,9 @@ def test_learner_self_check_scores_the_visible_tests(graded: Graded, tmp_path: P
     notebook.write_text(json.dumps(submissions.build(submissions.load(FIRST, "forgot_to_persist", solution), release, solution)))
     before = notebook.read_bytes()
     progress = tmp_path / "progress.json"
-    out = ok(persistlab("check", str(notebook), cwd=tmp_path, env={"PERSISTLAB_PROGRESS_FILE": str(progress)}))
+    result = persistlab("check", str(notebook), cwd=tmp_path, env={"PERSISTLAB_PROGRESS_FILE": str(progress)})
+    out = ok(result)
+    assert "Traceback" not in result.stderr and "NOTE:" not in out, f"the learner sees noise:\n{out}\n{result.stderr}"
     assert re.search(r"persist_writes_files\s+0/2\s+AssertionError: docstore.json is not in persist_dir", out), out
     for test, points in (("reload_zero_calls", 2), ("reload_from_disk", 3), ("reload_uses_given_model", 2)):
         assert re.search(rf"{test}\s+{points}/{points}\s+passed", out), out

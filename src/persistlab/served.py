@@ -36,6 +36,7 @@ import json
 import os
 import re
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -287,6 +288,9 @@ def run(args: argparse.Namespace) -> int:
             pass
         server.server_close()
         return 0
+    # The parent stops this child by closing the pipe. Ctrl-C, or a kernel interrupted at shutdown, signals
+    # the whole process group: it is the parent's to handle, not a traceback here.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     for command in sys.stdin:  # the parent's pipe: the only way to read the counts
