@@ -39,6 +39,8 @@ def check(notebook: Path, timeout: int = 120) -> list[TestResult]:
     import nbformat
     from nbgrader.utils import compute_checksum, determine_grade, is_grade, is_locked
 
+    from jupyter_client.manager import AsyncKernelManager
+
     from persistlab.nbgrader_plugins import RobustExecute
 
     nb = nbformat.read(notebook, as_version=4)
@@ -52,7 +54,9 @@ def check(notebook: Path, timeout: int = 120) -> list[TestResult]:
     ]
     with environment(GRADING_ENV):
         quiet = ["--IPKernelApp.log_level=ERROR"]  # no "running over TCP without encryption" warning
-        RobustExecute(timeout=timeout, record_timing=False, extra_arguments=quiet).preprocess(
+        # One notebook, one kernel: a zygote (persistlab.kernelfork) would only add its own imports.
+        RobustExecute(timeout=timeout, record_timing=False, extra_arguments=quiet,
+                      kernel_manager_class=AsyncKernelManager).preprocess(
             nb, {"metadata": {"path": str(notebook.resolve().parent)}}
         )
     results = []
