@@ -11,7 +11,16 @@ learner got wrong, the points each test cell should get, and the answer cells it
         ...
 
 Every ``# %% <grade_id>`` section replaces the source of that answer cell; answer cells a patch does
-not name keep the solution's code. Written answers (manually graded Markdown cells, ``written_*``)
+not name keep the solution's code. A section that starts with ``# replace:`` edits the solution's cell
+instead, for a mistake of a line or two in a long cell: each ``# replace:`` block must occur exactly once
+in the solution's source and is replaced by the ``# with:`` block after it::
+
+    # %% answer_start
+    # replace:
+            shutil.copytree(live, version)
+    # with:
+            version = live  # syncs the live version in place
+ Written answers (manually graded Markdown cells, ``written_*``)
 are answered with the solution's model answer unless a section gives the learner's text; their
 expected points are ``None`` (left for the instructor: autograde gives them no score) unless
 ``EXPECTED`` names them. :func:`build` applies a patch to the released notebook, so the
@@ -61,6 +70,22 @@ def _solution_source(source: str) -> str:
     return "\n".join(lines)
 
 
+REPLACE, WITH = "# replace:\n", "# with:\n"
+
+
+def _edited(source: str, section: str, where: str) -> str:
+    """``source`` with each ``# replace:`` block of ``section`` replaced by the ``# with:`` block after it."""
+    for edit in section.split(REPLACE)[1:]:
+        old, sep, new = edit.partition(WITH)
+        if not sep:
+            raise ValueError(f"{where}: a '# replace:' block has no '# with:' block after it")
+        if source.count(old) != 1:
+            raise ValueError(f"{where}: the text to replace occurs {source.count(old)} times in the solution's cell, "
+                             f"not once:\n{old}")
+        source = source.replace(old, new)
+    return source.rstrip("\n") + "\n"
+
+
 def cells(notebook: Path) -> list[dict[str, Any]]:
     nb = json.loads(Path(notebook).read_text(encoding="utf-8"))
     return nb["cells"]
@@ -101,7 +126,8 @@ def load(exercise: str, name: str, solution: Path) -> Patch:
         return Patch(exercise, name, "The release as handed out, nothing answered.", {k: 0.0 for k in tests}, {})
     path = HERE / exercise / f"{name}.py"
     text = path.read_text(encoding="utf-8")
-    tree = ast.parse(text, filename=str(path))
+    parts = SECTION.split(text)
+    tree = ast.parse(parts[0], filename=str(path))  # the docstring and constants; sections may be snippets
     summary = ast.get_docstring(tree) or ""
     constants = {
         node.targets[0].id: ast.literal_eval(node.value)
@@ -111,11 +137,14 @@ def load(exercise: str, name: str, solution: Path) -> Patch:
     expected = {**by_hand, **constants["EXPECTED"]}
     if set(expected) != set(tests):
         raise ValueError(f"{path}: EXPECTED names {sorted(expected)}, the exercise's tests are {sorted(set(tests) - set(by_hand))}")
-    parts = SECTION.split(text)
     answers = {parts[i]: parts[i + 1].strip("\n") + "\n" for i in range(1, len(parts), 2)}
     unknown = set(answers) - set(answer_ids(solution))
     if not answers or unknown:
         raise ValueError(f"{path}: sections must name answer cells of {exercise}; unknown: {sorted(unknown) or 'none given'}")
+    solved = {grade_id(c): _solution_source("".join(c["source"])) for c in cells(solution)}
+    for cell_id, section in answers.items():
+        if section.startswith(REPLACE):
+            answers[cell_id] = _edited(solved[cell_id], section, f"{path}, section {cell_id}")
     return Patch(exercise, name, summary, {k: None if v is None else float(v) for k, v in expected.items()}, answers,
                  constants.get("KNOWN_ISSUE", ""))
 
