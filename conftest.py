@@ -7,6 +7,7 @@ environment) run offline, quietly and reproducibly.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -19,3 +20,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives headless Chromium against a local JupyterLab")
     os.environ.update(NOTEBOOK_ENV)
     netguard.install()
+
+
+@pytest.fixture()
+def small_vectors() -> Iterator[None]:
+    """The offline simulator with 64-number vectors (the API's ``dimensions=``) as ``Settings.embed_model``: the
+    recipe histories load JSON vector stores hundreds of times, and a load's time grows with the vector length
+    (lesson 07's crash history: 65 s of CPU at 1,536 numbers, 18 s at 64). Modules ask for it with
+    ``pytestmark = pytest.mark.usefixtures("small_vectors")``."""
+    import persistlab
+    from llama_index.core import Settings
+
+    persistlab.setup(quiet=True)
+    Settings.embed_model = persistlab.embedding_model(dimensions=64)
+    yield
+    persistlab.setup(quiet=True)

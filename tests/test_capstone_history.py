@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,13 +28,7 @@ LESSON = Path(__file__).resolve().parents[1] / "lessons" / "11_production_startu
 MAX_WRITES = 40  # far more than one start-up makes; the test checks that the last crash point did not fire
 
 
-@pytest.fixture(scope="module", autouse=True)
-def simulator() -> Iterator[None]:
-    """The offline simulator with 64-number vectors: the crash history opens the index some 200 times."""
-    persistlab.setup(quiet=True)
-    Settings.embed_model = persistlab.embedding_model(dimensions=64)
-    yield
-    persistlab.setup(quiet=True)
+pytestmark = pytest.mark.usefixtures("small_vectors")
 
 
 def restart() -> dict:

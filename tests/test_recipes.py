@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
@@ -21,13 +20,7 @@ from persistlab.consistency import check_consistent
 LESSONS = Path(__file__).resolve().parents[1] / "lessons"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def simulator() -> Iterator[None]:
-    """The offline simulator with 64-number vectors (the API's ``dimensions=``): small JSON stores, cheap loads."""
-    persistlab.setup(quiet=True)
-    Settings.embed_model = persistlab.embedding_model(dimensions=64)
-    yield
-    persistlab.setup(quiet=True)
+pytestmark = pytest.mark.usefixtures("small_vectors")
 
 
 def lesson07() -> Recipe:

@@ -12,11 +12,9 @@ committed (nothing if the crash came after the commit), and a sync after that mu
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from llama_index.core import Settings
 from llama_index.core.storage.docstore import SimpleDocumentStore
 
 import persistlab
@@ -29,14 +27,7 @@ LESSON = Path(__file__).resolve().parents[1] / "lessons" / "07_sync_with_a_folde
 MAX_WRITES = 40  # far more than one sync makes; the test checks that the last crash point did not fire
 
 
-@pytest.fixture(scope="module", autouse=True)
-def simulator() -> Iterator[None]:
-    """The offline simulator, with 64-number vectors (the API's ``dimensions=``): the history loads the JSON
-    vector store some 450 times, and its load time grows with the vector length (65 s of CPU at 1,536, 18 s at 64)."""
-    persistlab.setup(quiet=True)
-    Settings.embed_model = persistlab.embedding_model(dimensions=64)
-    yield
-    persistlab.setup(quiet=True)
+pytestmark = pytest.mark.usefixtures("small_vectors")
 
 
 def restart() -> dict:

@@ -13,7 +13,6 @@ its changed chunks. Vectors have 64 numbers (the API's ``dimensions=``) to keep 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
@@ -33,12 +32,7 @@ WHOLE = ["build", "restart, nothing changed", "edit salt.md (1)", "edit salt.md 
          "delete smoke.md", "change chunking"]
 
 
-@pytest.fixture(autouse=True)
-def small_embeddings() -> Iterator[None]:
-    persistlab.setup(quiet=True)
-    Settings.embed_model = persistlab.embedding_model(dimensions=64)
-    yield
-    persistlab.setup(quiet=True)
+pytestmark = pytest.mark.usefixtures("small_vectors")
 
 
 def solution(exercise: str, *grade_ids: str) -> dict:
