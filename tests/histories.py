@@ -10,12 +10,14 @@ objects (only the folder carries state), then the test checks, after each step:
 - the meter shows exactly the texts that step should embed (the chunks of the documents it changed).
 
 ``run_history(recipe, folder)`` returns the steps it passed; the first failing check raises
-``AssertionError`` naming the step.
+``AssertionError`` naming the step. :func:`crash_at_every_write` runs each step again once per write it
+makes, crashing that write, and checks what a restart finds and what the next run pays.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +29,7 @@ from llama_index.core.node_parser import SentenceSplitter
 
 import persistlab
 from persistlab.consistency import INDEX_DOCSTORE, check_consistent
+from persistlab.crashpoints import InjectedCrash, crash_at_write
 
 FIRST_SPLITTER = SentenceSplitter(chunk_size=64, chunk_overlap=0)
 SECOND_SPLITTER = SentenceSplitter(chunk_size=128, chunk_overlap=0)
@@ -192,3 +195,71 @@ def run_history(recipe: Recipe, folder: Path, history: History | None = None) ->
             )
         history.passed.append(step.name)
     return history
+
+
+@dataclass
+class CrashRecipe:
+    """A recipe as :func:`crash_at_every_write` drives it: each call runs on fresh code, only the folder persists."""
+
+    name: str
+    """What one run is called in messages ("sync_folder")."""
+    run: Callable[[list[Document], Path, Any], None]
+    holds: Callable[[Path, list[Document], Any], bool]
+    """Whether a reader of the folder finds a consistent index of exactly these documents, with this splitter."""
+    before: Callable[[Step, Step], tuple[list[Document], Any]] = lambda previous, step: (
+        documents_from(previous.texts), previous.splitter)
+    """What a crash may leave a reader instead of the new documents: the previous step's index."""
+    ordinary: Callable[[list[Document], Path, Any], None] | None = None
+    """An ordinary day's run after the repair, which must pay nothing (default: ``run``)."""
+
+
+def crash_at_every_write(recipe: CrashRecipe, tmp_path: Path, max_writes: int = 40) -> dict[str, list[str]]:
+    """Run every step of :func:`script` on a copy of the folder the previous step left, once per write it makes,
+    with that write crashed; ``{step: ["old" or "new" per crash]}``, what a restart found.
+
+    After each crash the failure must reach the caller, a reader must find the old or the new index, the next run
+    must pay exactly what is left (nothing if the crashed run had committed, else the changed chunks), and a third
+    run nothing. ``max_writes`` is far more than one run makes: a step that still crashes there fails.
+    """
+    steps = script()
+    base = tmp_path / "base"
+    recipe.run(documents_from(steps[0].texts), base, steps[0].splitter)
+    outcomes: dict[str, list[str]] = {}
+    for previous, step in zip(steps, steps[1:]):
+        new = documents_from(step.texts)
+        paid = chunks([d for d in new if d.id_ in step.changed], step.splitter)
+        for nth in range(1, max_writes + 1):
+            folder = tmp_path / f"{step.name}-{nth}".replace(" ", "_")
+            shutil.copytree(base, folder)
+            with crash_at_write(nth, folder) as crash:
+                try:
+                    recipe.run(new, folder, step.splitter)
+                    error = None
+                except Exception as caught:  # noqa: BLE001 (the test judges what reached it)
+                    error = caught
+            where = f"step {step.name!r}, crash {crash.where}"
+            if not crash.fired:
+                assert error is None, f"{where}: {recipe.name} failed by itself: {error!r}"
+                assert recipe.holds(folder, new, step.splitter), f"{where}: a {recipe.name} without a crash is wrong"
+                break
+            assert isinstance(error, InjectedCrash), f"{where}: the failure did not reach the caller: {error!r}"
+            committed = recipe.holds(folder, new, step.splitter)
+            assert committed or recipe.holds(folder, *recipe.before(previous, step)), (
+                f"{where}: after a restart the folder holds neither the old documents nor the new ones")
+            with persistlab.metered() as redo:
+                recipe.run(new, folder, step.splitter)
+            outcomes.setdefault(step.name, []).append("new" if committed else "old")
+            expected = 0 if committed else paid
+            assert redo.texts == expected, (
+                f"{where}: the next {recipe.name} embedded {redo.texts} texts, expected {expected} "
+                f"({'the crashed run had committed' if committed else 'only the changed chunks'})")
+            assert recipe.holds(folder, new, step.splitter), f"{where}: the next {recipe.name} left a wrong index"
+            with persistlab.metered() as again:
+                (recipe.ordinary or recipe.run)(new, folder, step.splitter)
+            assert again.requests == 0, f"{where}: a third {recipe.name} still embedded {again.texts} texts"
+            shutil.rmtree(folder)
+        else:
+            raise AssertionError(f"step {step.name!r}: {recipe.name} made more than {max_writes} writes")
+        recipe.run(new, base, step.splitter)
+    print({name: f"{len(seen)} crashes, {seen.count('old')} left the old index" for name, seen in outcomes.items()})
+    return outcomes

@@ -17,7 +17,9 @@ from llama_index.core import Settings
 from llama_index.core.node_parser import SentenceSplitter
 
 import persistlab
-from histories import FIRST_SPLITTER, Recipe, chunks, documents_from, run_history, script
+from histories import (
+    FIRST_SPLITTER, CrashRecipe, Recipe, chunks, crash_at_every_write, documents_from, run_history, script,
+)
 from notebook_recipes import recipes
 from persistlab import faults
 from persistlab.consistency import check_consistent
@@ -66,45 +68,11 @@ def test_start_index_survives_the_history(tmp_path: Path) -> None:
 
 
 def test_a_crash_at_every_write_of_every_step_leaves_the_old_or_the_new_index(tmp_path: Path) -> None:
-    steps = script()
-    base = tmp_path / "base"
-    start(base, documents_from(steps[0].texts), steps[0].splitter)
-    outcomes: dict[str, list[str]] = {}
-    for previous, step in zip(steps, steps[1:]):
-        old, new = documents_from(previous.texts), documents_from(step.texts)
-        paid = chunks([d for d in new if d.id_ in step.changed], step.splitter)
-        for nth in range(1, MAX_WRITES + 1):
-            folder = tmp_path / f"{step.name}-{nth}".replace(" ", "_")
-            shutil.copytree(base, folder)
-            with crash_at_write(nth, folder) as crash:
-                try:
-                    start(folder, new, step.splitter, new_settings=True)
-                    error = None
-                except Exception as caught:  # noqa: BLE001 (the test judges what reached it)
-                    error = caught
-            where = f"step {step.name!r}, crash {crash.where}"
-            if not crash.fired:
-                assert error is None, f"{where}: start_index failed by itself: {error!r}"
-                assert holds(folder, new, step.splitter), f"{where}: a start-up without a crash is wrong"
-                break
-            assert isinstance(error, InjectedCrash), f"{where}: the failure did not reach the caller: {error!r}"
-            committed = holds(folder, new, step.splitter)
-            assert committed or holds(folder, old, previous.splitter), (
-                f"{where}: after a restart the live version holds neither the old documents nor the new ones")
-            with persistlab.metered() as redo:
-                start(folder, new, step.splitter, new_settings=True)
-            outcomes.setdefault(step.name, []).append("new" if committed else "old")
-            expected = 0 if committed else paid
-            assert redo.texts == expected, f"{where}: the next start embedded {redo.texts} texts, expected {expected}"
-            assert holds(folder, new, step.splitter), f"{where}: the next start left a wrong index"
-            with persistlab.metered() as again:
-                start(folder, new, step.splitter)
-            assert again.requests == 0, f"{where}: a third start still embedded {again.texts} texts"
-        else:
-            pytest.fail(f"step {step.name!r}: start_index made more than {MAX_WRITES} writes")
-        start(base, new, step.splitter, new_settings=True)
-    print({name: f"{len(seen)} crashes, {seen.count('old')} left the old index" for name, seen in outcomes.items()})
-    changing = [s for s in steps[1:] if s.name != "restart, nothing changed"]
+    recipe = CrashRecipe("start_index", lambda docs, folder, splitter: start(folder, docs, splitter, new_settings=True),
+                         lambda folder, docs, splitter: holds(folder, docs, splitter),
+                         ordinary=lambda docs, folder, splitter: start(folder, docs, splitter))
+    outcomes = crash_at_every_write(recipe, tmp_path, MAX_WRITES)
+    changing = [s for s in script()[1:] if s.name != "restart, nothing changed"]
     assert set(outcomes) == {s.name for s in changing}, f"a step that changes something wrote nothing: {outcomes}"
     assert all(len(seen) >= 3 for seen in outcomes.values()), outcomes
     # every counted write comes before the commit (the os.replace of CURRENT), so each crash left the old index

@@ -11,17 +11,16 @@ committed (nothing if the crash came after the commit), and a sync after that mu
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from llama_index.core.storage.docstore import SimpleDocumentStore
 
 import persistlab
-from histories import chunks, documents_from, script
+from histories import CrashRecipe, crash_at_every_write, documents_from, script
 from notebook_recipes import recipes
 from persistlab.consistency import check_consistent
-from persistlab.crashpoints import InjectedCrash, crash_at_write
+from persistlab.crashpoints import crash_at_write
 
 LESSON = Path(__file__).resolve().parents[1] / "lessons" / "07_sync_with_a_folder.ipynb"
 MAX_WRITES = 40  # far more than one sync makes; the test checks that the last crash point did not fire
@@ -60,51 +59,15 @@ def holds(ns: dict, folder: Path, documents: list, splitter: object) -> bool:
 
 
 def test_a_crash_at_every_write_of_every_step_leaves_the_old_or_the_new_index(tmp_path: Path) -> None:
-    steps = script()
-    base = tmp_path / "base"
-    restart()["sync_folder"](documents_from(steps[0].texts), base, steps[0].splitter)
-    outcomes: dict[str, list[str]] = {}
-    for previous, step in zip(steps, steps[1:]):
-        old = documents_from(previous.texts) if previous.splitter is step.splitter else []
-        new = documents_from(step.texts)
-        paid = chunks([d for d in new if d.id_ in step.changed], step.splitter)
-        for nth in range(1, MAX_WRITES + 1):
-            folder = tmp_path / f"{step.name}-{nth}".replace(" ", "_")
-            shutil.copytree(base, folder)
-            with crash_at_write(nth, folder) as crash:
-                try:
-                    restart()["sync_folder"](new, folder, step.splitter)
-                    error = None
-                except Exception as caught:  # noqa: BLE001 (the test judges what reached it)
-                    error = caught
-            where = f"step {step.name!r}, crash {crash.where}"
-            if not crash.fired:
-                assert error is None, f"{where}: sync_folder failed by itself: {error!r}"
-                assert holds(restart(), folder, new, step.splitter), f"{where}: a sync without a crash is wrong"
-                break
-            assert isinstance(error, InjectedCrash), f"{where}: the failure did not reach the caller: {error!r}"
-            ns = restart()
-            committed = holds(ns, folder, new, step.splitter)
-            assert committed or holds(ns, folder, old, step.splitter), (
-                f"{where}: after a restart the folder holds neither the old documents nor the new ones")
-            with persistlab.metered() as redo:
-                ns["sync_folder"](new, folder, step.splitter)
-            outcomes.setdefault(step.name, []).append("new" if committed else "old")
-            expected = 0 if committed else paid
-            assert redo.texts == expected, (
-                f"{where}: the next sync embedded {redo.texts} texts, expected {expected} "
-                f"({'the crashed sync had committed' if committed else 'only the changed chunks'})")
-            assert holds(restart(), folder, new, step.splitter), f"{where}: the next sync left a wrong index"
-            with persistlab.metered() as again:
-                restart()["sync_folder"](new, folder, step.splitter)
-            assert again.requests == 0, f"{where}: a third sync still embedded {again.texts} texts"
-            shutil.rmtree(folder)
-        else:
-            pytest.fail(f"step {step.name!r}: sync_folder made more than {MAX_WRITES} writes")
-        restart()["sync_folder"](new, base, step.splitter)
-    print({name: f"{len(seen)} crashes, {seen.count('old')} left the old index, {seen.count('new')} the new" for name, seen in outcomes.items()})
+    recipe = CrashRecipe(
+        "sync_folder", lambda docs, folder, splitter: restart()["sync_folder"](docs, folder, splitter),
+        lambda folder, docs, splitter: holds(restart(), folder, docs, splitter),
+        # a new splitter syncs into a folder of its own: before its first commit, that folder's index is empty
+        before=lambda previous, step: (documents_from(previous.texts) if previous.splitter is step.splitter else [],
+                                       step.splitter))
+    outcomes = crash_at_every_write(recipe, tmp_path, MAX_WRITES)
     crashes = sum(len(seen) for seen in outcomes.values())
-    assert crashes >= 2 * (len(steps) - 2), f"only {crashes} crash points fired: the test did not crash the writes"
+    assert crashes >= 2 * (len(script()) - 2), f"only {crashes} crash points fired: the test did not crash the writes"
     # every counted write comes before the commit (the os.replace of CURRENT), so each crash left the old index
     assert all(set(seen) == {"old"} for seen in outcomes.values()), outcomes
 
