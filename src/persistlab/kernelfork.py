@@ -273,6 +273,7 @@ def serve(socket_path: str) -> None:
         except OSError:
             pass
     Path(socket_path).unlink(missing_ok=True)
+    os.rmdir(os.path.dirname(socket_path))  # the client's private folder, made for this socket alone
 
 
 if __name__ == "__main__":

@@ -37,9 +37,8 @@ def check(notebook: Path, timeout: int = 120) -> list[TestResult]:
     if problem:
         raise ClassroomError(f"{notebook}: {problem}. Restore it from the course (git checkout -- {notebook}) and redo your answers.")
     import nbformat
-    from nbgrader.utils import compute_checksum, determine_grade, is_grade, is_locked
-
     from jupyter_client.manager import AsyncKernelManager
+    from nbgrader.utils import compute_checksum, determine_grade, is_grade, is_locked
 
     from persistlab.nbgrader_plugins import RobustExecute
 
