@@ -106,8 +106,9 @@ def test(extra: list[str]) -> int:
     setup("test")
     # Every core; each file on one worker (a notebook's cells run in order in one kernel, a module-scoped
     # fixture once). pytest-xdist 3.8's xdist_group marks do nothing under pytest 9.2, so slow set-ups are
-    # spread by splitting modules (tests/test_grading.py, tests/test_grading_others.py).
-    cmd = [str(bin_path("python")), "-m", "pytest", "-n", "auto", "--dist", "loadscope", "--durations=15", *extra]
+    # spread by splitting modules (tests/test_grading.py, tests/test_grading_others.py), and run longest first
+    # (conftest.py's RUN_FIRST) instead of xdist's default order, most tests first.
+    cmd = [str(bin_path("python")), "-m", "pytest", "-n", "auto", "--dist", "loadscope", "--no-loadscope-reorder", "--durations=15", *extra]
     # The suite starts a few hundred Python processes (kernels, nbgrader, servers): let them cache
     # bytecode instead of compiling llama-index, nbgrader and Jupyter from source each time (~6 s each).
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}

@@ -171,3 +171,10 @@ def test_lab_command_serves_the_start_page(tmp_path: Path) -> None:
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
+
+
+def test_every_module_run_first_exists() -> None:
+    """conftest.py orders these first by path: a renamed module would silently go back to the end of the run."""
+    import conftest
+
+    assert [p for p in conftest.RUN_FIRST if not (REPO / p).is_file()] == []
