@@ -30,6 +30,7 @@ PRELOADED = (
     "IPython.core.interactiveshell", "numpy", "httpx", "openai", "fsspec", "nbformat",
     "llama_index.core", "llama_index.embeddings.openai", "llama_index.llms.openai",
     "chromadb", "llama_index.vector_stores.chroma",  # the capstone's store: 2.7 s of imports, no thread started
+    "openai.resources", "nltk", "ipywidgets",  # imported on first use: by a client's first request, the splitter, quizzes
 )
 
 
