@@ -345,7 +345,7 @@ def feedback(course: Course, assignments: Sequence[str]) -> list[Path]:
         raise ClassroomError(
             "Feedback shows hidden test source; do not hand it out:\n  " + "\n  ".join(leaks) + "\n"
             "Make sure nbgrader_config.py does not set GenerateFeedback.preprocessors (or keeps "
-            "persistlab.nbgrader_plugins.HideHiddenTests last in it)."
+            "persistlab.nbgrader_preprocessors.HideHiddenTests last in it)."
         )
     return written
 

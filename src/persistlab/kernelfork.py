@@ -2,7 +2,7 @@
 
 nbgrader starts a fresh kernel for every notebook it grades, and each pays about 3 s of CPU importing
 llama-index, openai and IPython before its first cell runs. The course's execute preprocessor
-(:mod:`persistlab.nbgrader_plugins`) starts its kernels with :class:`ForkingKernelManager` instead:
+(:mod:`persistlab.nbgrader_preprocessors`) starts its kernels with :class:`ForkingKernelManager` instead:
 its kernel spec names :class:`ForkedKernelProvisioner` (a jupyter_client kernel provisioner, registered
 as an entry point), which asks a zygote to fork the kernel. The zygote is started once per grading
 process, in the graded code's environment, imports the libraries and then forks one child per kernel;
