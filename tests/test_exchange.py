@@ -47,8 +47,9 @@ WORK = {"a": "solution", "b": "hostile_reads_secrets"}  # learner -> reference s
 LOCK = REPO / "requirements-lab.lock"  # what learners and instructors need (course.py setup lab)
 CHECKOUT = ("pyproject.toml", "README.md", "LICENSE", "src", "data")  # the part of a checkout the package needs
 UV = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
-IMPORTED = ("nbgrader.apps", "ipykernel.kernelapp", "persistlab.cli", "persistlab.nbgrader_plugins", "persistlab.grading",
-            "persistlab.quiz", "llama_index.core", "llama_index.embeddings.openai", "llama_index.llms.openai")
+IMPORTED = ("nbgrader.apps", "ipykernel.kernelapp", "persistlab.cli", "persistlab.nbgrader_plugins",
+            "persistlab.nbgrader_preprocessors", "persistlab.grading", "persistlab.quiz", "llama_index.core",
+            "llama_index.embeddings.openai", "llama_index.llms.openai")
 """What the exchange cycle's processes import: nbgrader's commands, the grading kernels, the exercise."""
 MINOR = f"python{sys.version_info.major}.{sys.version_info.minor}"  # the uv cache holds this version's wheels
 

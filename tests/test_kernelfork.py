@@ -98,3 +98,26 @@ def test_a_zygote_that_cannot_start_leaves_the_usual_start(monkeypatch: pytest.M
             await km.shutdown_kernel(now=True)
 
     asyncio.run(scenario())
+
+
+def test_kernels_fork_from_the_shared_zygote_whose_socket_they_cannot_see(monkeypatch: pytest.MonkeyPatch,
+                                                                         tmp_path: Path) -> None:
+    """What persistlab autograde gives its nbgrader processes: one zygote for all, named in their environment."""
+    with kernelfork.shared_zygote(dict(os.environ)) as extra:
+        [(name, socket_path)] = extra.items()
+        monkeypatch.setenv(name, socket_path)
+        monkeypatch.setattr(kernelfork, "_zygote", None)  # this process has started none yet
+
+        async def scenario() -> None:
+            km = ForkingKernelManager(kernel_name="python3")
+            await km.start_kernel(cwd=str(tmp_path))
+            try:
+                out = await _run(km, f"import os\nprint(os.getppid(), {name!r} in os.environ)")
+            finally:
+                await km.shutdown_kernel(now=True)
+            parent, seen = out["out"].split()
+            assert socket_path.encode() in Path(f"/proc/{parent}/cmdline").read_bytes() and seen == "False", out
+
+        asyncio.run(scenario())
+        assert kernelfork.zygote({}).process is None  # not one of this process's own
+    assert not Path(socket_path).exists()  # stopped with the block

@@ -15,7 +15,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from persistlab.graded_run import graded_code_env
 from persistlab.hidden import BEGIN_HIDDEN, without_hidden_tests
-from persistlab.nbgrader_plugins import ANSI, TRACEBACK_NOTE, HideHiddenTests, RobustExecute
+from persistlab.nbgrader_preprocessors import ANSI, TRACEBACK_NOTE, HideHiddenTests, RobustExecute
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_KEY = "sk-instructors-key-must-not-reach-submissions"

@@ -14,7 +14,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from nbgrader.api import Gradebook
 
 from persistlab.hidden import GRADER_ONLY, HIDDEN_NOTE
-from persistlab.nbgrader_plugins import TRACEBACK_NOTE, HideHiddenTests, NameStudents, ShowRubric
+from persistlab.nbgrader_preprocessors import TRACEBACK_NOTE, HideHiddenTests, NameStudents, ShowRubric
 
 SECRET = "assert stored == 'the grader alone knows this', 'the hidden test says why'"
 TEST = f"assert visible() == 1\n### BEGIN HIDDEN TESTS\n{SECRET}\n### END HIDDEN TESTS"

@@ -28,8 +28,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,14 +53,15 @@ STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]*")
 _EXTRA_CONFIG = "from persistlab.nbgrader_plugins import configure\nconfigure(get_config())\n"
 
 
-def run_nbgrader(course: Course, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_nbgrader(course: Course, *args: str, check: bool = True,
+                 env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run ``nbgrader *args`` in the course folder with the course's grading settings; output captured.
 
-    Uses this Python's nbgrader (its ``alembic`` must be on PATH too) in :func:`graded_code_env`. With ``check``, a non-zero exit raises
-    :class:`ClassroomError` with the end of nbgrader's log.
+    Uses this Python's nbgrader (its ``alembic`` must be on PATH too) in :func:`graded_code_env`, plus ``env``. With
+    ``check``, a non-zero exit raises :class:`ClassroomError` with the end of nbgrader's log.
     """
     bin_dir = str(Path(sys.executable).parent)
-    env = graded_code_env()
+    env = {**graded_code_env(), **(env or {})}
     env["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
     with tempfile.TemporaryDirectory(prefix="persistlab-nbgrader-") as tmp:
         extra = Path(tmp) / "persistlab_nbgrader_config.py"
@@ -222,7 +224,8 @@ def autograde(
 
     ``assignments`` is one name or every assignment of the course. Students are graded in
     batches, ``jobs`` nbgrader processes at a time; the processes share the SQLite gradebook, each
-    write waiting for the others (busy timeout). ``timeout`` is the limit per cell in seconds
+    write waiting for the others (busy timeout), and fork their kernels from one zygote
+    (:func:`persistlab.kernelfork.shared_zygote`). ``timeout`` is the limit per cell in seconds
     (``ExecutePreprocessor.timeout``; default: the course's nbgrader_config.py, else 30).
     ``students``, if given, grades only those students' submissions (e.g. one late hand-in).
 
@@ -279,7 +282,8 @@ def autograde(
     def grade(assignment: str, batch: list[str]) -> str:
         others = ",".join(s for s in everyone if s not in batch)
         result = run_nbgrader(
-            course, "autograde", assignment, *options, f"--CourseDirectory.student_id_exclude={others}", check=False
+            course, "autograde", assignment, *options, f"--CourseDirectory.student_id_exclude={others}", check=False,
+            env=zygote_env,
         )
         say(f"graded {', '.join(batch)}")
         return result.stdout + result.stderr
@@ -288,17 +292,21 @@ def autograde(
         folder = course.path(course.autograded, student, assignment)
         return all((folder / f"{nb}.ipynb").is_file() for nb in notebooks[assignment])
 
+    from persistlab.kernelfork import shared_zygote
+
     logs: dict[str, str] = {}
     to_grade = sorted({student for _, student in gradable})
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        batches = _batches(to_grade, jobs)
-        target = "*" if len(assignments) > 1 else assignments[0]
-        for batch, log in zip(batches, pool.map(lambda b: grade(target, b), batches)):
-            logs.update(dict.fromkeys(batch, log))
-    for name, student in gradable:
-        if not done(name, student):
-            say(f"retrying {student} ({name}) alone")
-            logs[student] = grade(name, [student])
+    # Every nbgrader process forks its kernels from one zygote, instead of starting its own.
+    with shared_zygote(graded_code_env()) if gradable else nullcontext({}) as zygote_env:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            batches = _batches(to_grade, jobs)
+            target = "*" if len(assignments) > 1 else assignments[0]
+            for batch, log in zip(batches, pool.map(lambda b: grade(target, b), batches)):
+                logs.update(dict.fromkeys(batch, log))
+        for name, student in gradable:
+            if not done(name, student):
+                say(f"retrying {student} ({name}) alone")
+                logs[student] = grade(name, [student])
 
     for name, student in results:  # scored zero: drop any grading of an older submission
         stale = course.path(course.autograded, student, name)
@@ -345,7 +353,7 @@ def feedback(course: Course, assignments: Sequence[str]) -> list[Path]:
         raise ClassroomError(
             "Feedback shows hidden test source; do not hand it out:\n  " + "\n  ".join(leaks) + "\n"
             "Make sure nbgrader_config.py does not set GenerateFeedback.preprocessors (or keeps "
-            "persistlab.nbgrader_plugins.HideHiddenTests last in it)."
+            "persistlab.nbgrader_preprocessors.HideHiddenTests last in it)."
         )
     return written
 

@@ -1,7 +1,7 @@
 """What every graded run shares: the environment graded code runs in, and the error names of cells it could not run.
 
 The one definition for ``persistlab autograde``, the execute preprocessor of every grading kernel
-(:class:`persistlab.nbgrader_plugins.RobustExecute`) and the learner's self-check.
+(:class:`persistlab.nbgrader_preprocessors.RobustExecute`) and the learner's self-check.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def graded_code_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
     :data:`SECRET_NAME` matches, plus :data:`GRADING_ENV` (offline simulator, quiet, reproducible).
 
     The one definition every grading path uses: ``persistlab autograde`` for the nbgrader processes
-    it starts, and :class:`persistlab.nbgrader_plugins.RobustExecute` for every kernel it starts
+    it starts, and :class:`persistlab.nbgrader_preprocessors.RobustExecute` for every kernel it starts
     (plain ``nbgrader autograde`` and the formgrader's Autograde button included).
     """
     env = {name: value for name, value in (os.environ if base is None else base).items() if not SECRET_NAME.search(name)}

@@ -1,6 +1,6 @@
 """Hidden tests: their markers, how the release and the feedback remove them, and the check that none leaked.
 
-Both sides of grading import it: the nbgrader preprocessors (:mod:`persistlab.nbgrader_plugins`), which
+Both sides of grading import it: the nbgrader preprocessors (:mod:`persistlab.nbgrader_preprocessors`), which
 take hidden tests out of feedback, and the instructor's commands (:func:`persistlab.classroom.feedback`),
 which refuse feedback that still shows one.
 """

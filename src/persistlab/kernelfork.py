@@ -2,10 +2,11 @@
 
 nbgrader starts a fresh kernel for every notebook it grades, and each pays about 3 s of CPU importing
 llama-index, openai and IPython before its first cell runs. The course's execute preprocessor
-(:mod:`persistlab.nbgrader_plugins`) starts its kernels with :class:`ForkingKernelManager` instead:
+(:mod:`persistlab.nbgrader_preprocessors`) starts its kernels with :class:`ForkingKernelManager` instead:
 its kernel spec names :class:`ForkedKernelProvisioner` (a jupyter_client kernel provisioner, registered
 as an entry point), which asks a zygote to fork the kernel. The zygote is started once per grading
-process, in the graded code's environment, imports the libraries and then forks one child per kernel;
+process (or once for all the nbgrader processes of one ``persistlab autograde``: :func:`shared_zygote`),
+in the graded code's environment, imports the libraries and then forks one child per kernel;
 the child starts ipykernel exactly as ``python -m ipykernel_launcher -f <connection file>`` would, in
 the notebook's folder and environment. Interrupts and kills reach the child as signals; the zygote
 reaps it and reports its exit code. A kernel command of another shape, or a zygote that cannot be
@@ -26,6 +27,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,21 +60,52 @@ def kernel_args(cmd: list[str]) -> list[str] | None:
     return cmd[3:] if same else None
 
 
+SOCKET_ENV = "PERSISTLAB_ZYGOTE_SOCKET"
+"""Set by :func:`shared_zygote` for the grading processes it serves: their kernels fork from that zygote."""
+
+
 class Zygote:
     """The client side of one zygote process: fork a kernel, ask for a child's exit code."""
 
-    def __init__(self, env: dict[str, str]) -> None:
-        self._folder = tempfile.mkdtemp(prefix="persistlab-zygote-")  # mode 0700: only this user connects
-        self.socket_path = os.path.join(self._folder, "zygote.sock")
+    def __init__(self, socket_path: str, process: subprocess.Popen[bytes] | None = None) -> None:
+        self.socket_path = socket_path
+        self.process = process
+        """None for a zygote another process started (:func:`shared_zygote`)."""
         self._lock = threading.Lock()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "persistlab.kernelfork", self.socket_path], env=env, stdin=subprocess.PIPE,
+
+    @classmethod
+    def start(cls, env: dict[str, str]) -> Zygote:
+        """Start a zygote in ``env``, without waiting for its imports (:meth:`wait_until_listening`)."""
+        folder = tempfile.mkdtemp(prefix="persistlab-zygote-")  # mode 0700: only this user connects
+        socket_path = os.path.join(folder, "zygote.sock")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "persistlab.kernelfork", socket_path], env=env, stdin=subprocess.PIPE,
         )  # its stdin closes when this process ends: the zygote then kills what it left running and exits
+        return cls(socket_path, process)
+
+    def gone(self) -> bool:
+        """Whether the zygote this process started has exited (never known of a shared one)."""
+        return self.process is not None and self.process.poll() is not None
+
+    def wait_until_listening(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not os.path.exists(self.socket_path):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise OSError(f"the kernel zygote did not start (exit {self.process.poll()})")
+            if self.gone() or time.monotonic() > deadline:
+                code = self.process.poll() if self.process is not None else None
+                raise OSError(f"the kernel zygote at {self.socket_path} did not start (exit {code})")
             time.sleep(0.02)
+
+    def stop(self) -> None:
+        """Stop the zygote this process started (it kills the kernels it left running) and wait for it."""
+        if self.process is None:
+            return
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
     def ask(self, request: dict[str, Any]) -> dict[str, Any]:
         with self._lock, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
@@ -91,7 +125,7 @@ class Zygote:
 
     def exit_code(self, pid: int) -> int | None:
         """None while the kernel runs, else its exit code (negative: killed by that signal)."""
-        if self.process.poll() is not None:
+        if self.gone():
             return -signal.SIGKILL  # the zygote is gone, and it killed its kernels when it went
         return self.ask({"op": "status", "pid": pid})["code"]
 
@@ -101,12 +135,35 @@ _zygote_lock = threading.Lock()
 
 
 def zygote(env: dict[str, str]) -> Zygote:
-    """This process's zygote, started on first use with ``env`` (the first kernel's environment)."""
+    """This process's zygote: the shared one :data:`SOCKET_ENV` names, else one started on first use with
+    ``env`` (the first kernel's environment)."""
     global _zygote
     with _zygote_lock:
-        if _zygote is None or _zygote.process.poll() is not None:
-            _zygote = Zygote(env)
+        if _zygote is None and (shared := os.environ.get(SOCKET_ENV)):
+            _zygote = Zygote(shared)
+            try:
+                _zygote.wait_until_listening()
+            except OSError:
+                _zygote = None  # one of this process's own, then
+        if _zygote is None or _zygote.gone():
+            _zygote = Zygote.start(env)
+            _zygote.wait_until_listening()
         return _zygote
+
+
+@contextmanager
+def shared_zygote(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """One zygote, started in ``env``, for the grading processes started inside the ``with`` block: yields the
+    variable to add to their environment. Their kernels fork from it, instead of each process starting a
+    zygote of its own (3 s of imports each). Yields ``{}`` if kernels are not forked (PERSISTLAB_FORK_KERNELS=0)."""
+    if os.environ.get("PERSISTLAB_FORK_KERNELS", "1") == "0":
+        yield {}
+        return
+    started = Zygote.start(env)  # it imports while the grading processes start
+    try:
+        yield {SOCKET_ENV: started.socket_path}
+    finally:
+        started.stop()
 
 
 class ForkedKernel:
@@ -151,7 +208,8 @@ class ForkedKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
         args = kernel_args(cmd)
-        env = dict(kwargs.get("env") or os.environ)
+        env = {k: v for k, v in (kwargs.get("env") or os.environ).items() if k != SOCKET_ENV}  # not the kernel's
+        kwargs["env"] = env
         cwd = str(kwargs.get("cwd") or os.getcwd())
         if args is not None:
             try:

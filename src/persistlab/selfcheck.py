@@ -40,7 +40,7 @@ def check(notebook: Path, timeout: int = 120) -> list[TestResult]:
     from jupyter_client.manager import AsyncKernelManager
     from nbgrader.utils import compute_checksum, determine_grade, is_grade, is_locked
 
-    from persistlab.nbgrader_plugins import RobustExecute
+    from persistlab.nbgrader_preprocessors import RobustExecute
 
     nb = nbformat.read(notebook, as_version=4)
     tests = [cell for cell in nb.cells if is_grade(cell) and cell.cell_type == "code"]

@@ -224,7 +224,11 @@ def start(seed: int | None = 0, fault_spec: str | None = None) -> subprocess.Pop
     if fault_spec:
         cmd += ["--faults", fault_spec]
     env = {k: v for k, v in os.environ.items() if k != faults.FAULTS_ENV}  # only --faults applies
-    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    # A session of its own: a kernel that started it (a graded notebook's counting server) ends its shutdown by
+    # waiting for every child of its process group to go, and this one, stopped but not yet reaped by the
+    # kernel, would stay there as a zombie: each graded kernel then waited 2.5 s to be terminated.
+    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
 
 
 def wait_until_serving(process: subprocess.Popen) -> ServedSimulator:
@@ -288,8 +292,8 @@ def run(args: argparse.Namespace) -> int:
             pass
         server.server_close()
         return 0
-    # The parent stops this child by closing the pipe. Ctrl-C, or a kernel interrupted at shutdown, signals
-    # the whole process group: it is the parent's to handle, not a traceback here.
+    # The parent stops this child by closing the pipe (it does when it exits, however it exits). Ctrl-C, when
+    # started some other way than start(), signals the whole process group: the parent's to handle.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
