@@ -93,7 +93,7 @@ def test_a_server_that_cannot_start_is_reported_with_its_output(tmp_path, monkey
     script = tmp_path / "broken-chroma"
     script.write_text("#!/bin/sh\necho 'error: address already in use'\nexit 3\n")
     script.chmod(0o755)
-    monkeypatch.setattr(servers, "chroma_command", lambda: str(script))
+    monkeypatch.setattr(servers, "chroma_command", lambda: [str(script)])
     with pytest.raises(RuntimeError, match="stopped while starting(.|\n)*address already in use"):
         with servers.chroma_server(tmp_path / "db"):
             pass
