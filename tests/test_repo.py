@@ -177,4 +177,4 @@ def test_every_module_run_first_exists() -> None:
     """conftest.py orders these first by path: a renamed module would silently go back to the end of the run."""
     import conftest
 
-    assert [p for p in conftest.RUN_FIRST if not (REPO / p).is_file()] == []
+    assert [p for p in conftest.RUN_FIRST if not (ROOT / p).is_file()] == []
