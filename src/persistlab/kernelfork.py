@@ -60,6 +60,15 @@ def kernel_args(cmd: list[str]) -> list[str] | None:
     return cmd[3:] if same else None
 
 
+FORK_KERNELS_ENV = "PERSISTLAB_FORK_KERNELS"
+"""Set to ``0`` to start every grading kernel the usual way."""
+
+
+def forking_enabled() -> bool:
+    """Whether grading kernels are forked (:data:`FORK_KERNELS_ENV` is not ``0``)."""
+    return os.environ.get(FORK_KERNELS_ENV, "1") != "0"
+
+
 SOCKET_ENV = "PERSISTLAB_ZYGOTE_SOCKET"
 """Set by :func:`shared_zygote` for the grading processes it serves: their kernels fork from that zygote."""
 
@@ -156,7 +165,7 @@ def shared_zygote(env: dict[str, str]) -> Iterator[dict[str, str]]:
     """One zygote, started in ``env``, for the grading processes started inside the ``with`` block: yields the
     variable to add to their environment. Their kernels fork from it, instead of each process starting a
     zygote of its own (3 s of imports each). Yields ``{}`` if kernels are not forked (PERSISTLAB_FORK_KERNELS=0)."""
-    if os.environ.get("PERSISTLAB_FORK_KERNELS", "1") == "0":
+    if not forking_enabled():
         yield {}
         return
     started = Zygote.start(env)  # it imports while the grading processes start

@@ -59,9 +59,9 @@ class RobustExecute(Execute):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Kernels forked from a process that imported the libraries once (persistlab.kernelfork), unless
         # PERSISTLAB_FORK_KERNELS=0. nbgrader's Execute would set AsyncKernelManager.
-        if os.environ.get("PERSISTLAB_FORK_KERNELS", "1") != "0":
-            from persistlab.kernelfork import ForkingKernelManager
+        from persistlab.kernelfork import ForkingKernelManager, forking_enabled
 
+        if forking_enabled():
             kwargs.setdefault("kernel_manager_class", ForkingKernelManager)
         super().__init__(*args, **kwargs)
 
@@ -90,26 +90,18 @@ class RobustExecute(Execute):
         try:
             return super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
-            self.log.warning("Kernel died in cell %d; the cells after it are marked as not run", index)
-            self._stopped = f"the Python kernel died in cell {index}"
-            cell.outputs.append(
-                _error(
-                    KERNEL_DIED,
-                    "The Python kernel died while running this cell (os._exit(), a crash or too much memory). "
-                    "The cells after it were not run.",
-                )
-            )
+            self._give_up(cell, index, f"the Python kernel died in cell {index}", KERNEL_DIED,
+                          "The Python kernel died while running this cell (os._exit(), a crash or too much memory).")
         except CellTimeoutError:
-            self.log.warning("Cell %d did not stop when interrupted; the cells after it are marked as not run", index)
-            self._stopped = f"cell {index} was still running after the time limit"
-            cell.outputs.append(
-                _error(
-                    STUCK,
-                    f"This cell was still running after {self.timeout} s and did not stop when interrupted. "
-                    "The cells after it were not run.",
-                )
-            )
+            self._give_up(cell, index, f"cell {index} was still running after the time limit", STUCK,
+                          f"This cell was still running after {self.timeout} s and did not stop when interrupted.")
         return cell, self.resources
+
+    def _give_up(self, cell: NotebookNode, index: int, why: str, ename: str, message: str) -> None:
+        """Give ``cell`` the error ``ename`` and mark every later cell as not run, because of ``why``."""
+        self.log.warning("Cell %d: %s; the cells after it are marked as not run", index, why)
+        self._stopped = why
+        cell.outputs.append(_error(ename, f"{message} The cells after it were not run."))
 
 
 class RestoreDeletedTests(OverwriteCells):
