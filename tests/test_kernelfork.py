@@ -121,3 +121,31 @@ def test_kernels_fork_from_the_shared_zygote_whose_socket_they_cannot_see(monkey
         asyncio.run(scenario())
         assert kernelfork.zygote({}).process is None  # not one of this process's own
     assert not Path(socket_path).exists()  # stopped with the block
+
+
+def test_a_kernel_with_other_interpreter_settings_starts_the_usual_way(tmp_path: Path) -> None:
+    """A forked kernel has the zygote's hash seed and sys.path: one whose PYTHON* variables differ is not forked."""
+    async def scenario() -> None:
+        km = ForkingKernelManager(kernel_name="python3")
+        await km.start_kernel(cwd=str(tmp_path), env={**os.environ, "PYTHONHASHSEED": "12345"})
+        try:
+            assert not isinstance(km.provisioner.process, ForkedKernel)
+            out = await _run(km, "import os, sys\nprint(os.environ['PYTHONHASHSEED'], sys.flags.hash_randomization)")
+            assert out["out"].split() == ["12345", "1"], out
+        finally:
+            await km.shutdown_kernel(now=True)
+
+    asyncio.run(scenario())
+
+
+def test_the_notebooks_kernels_are_forked_in_the_tests() -> None:
+    """conftest.py makes every kernel manager of a test process fork (nbval's among them), not only nbgrader's."""
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    km.start_kernel()
+    try:
+        assert isinstance(km.provisioner, ForkedKernelProvisioner) and isinstance(km.provisioner.process, ForkedKernel)
+        assert km.is_alive()
+    finally:
+        km.shutdown_kernel(now=True)

@@ -10,13 +10,15 @@ in the graded code's environment, imports the libraries and then forks one child
 the child starts ipykernel exactly as ``python -m ipykernel_launcher -f <connection file>`` would, in
 the notebook's folder and environment. Interrupts and kills reach the child as signals; the zygote
 reaps it and reports its exit code. A kernel command of another shape, or a zygote that cannot be
-reached, falls back to the ordinary start.
+reached, or one whose ``PYTHON*`` variables differ from the zygote's, falls back to the ordinary start.
+The tests' notebooks (nbval) fork their kernels too: :func:`fork_every_kernel`, called by conftest.py.
 
 Each child is a copy of the zygote as it was after the imports: no submission sees another's state.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import select
@@ -43,6 +45,7 @@ PROVISIONER = "persistlab-forked"
 PRELOADED = (
     "ipykernel.kernelapp", "IPython.core.interactiveshell", "numpy", "httpx", "openai", "fsspec", "nbformat",
     "llama_index.core", "llama_index.embeddings.openai", "llama_index.llms.openai",
+    "openai.resources",  # imported by a client's first request
 )
 """What the zygote imports before it forks: libraries only (the course's grading code starts servers on import)."""
 
@@ -67,6 +70,22 @@ FORK_KERNELS_ENV = "PERSISTLAB_FORK_KERNELS"
 def forking_enabled() -> bool:
     """Whether grading kernels are forked (:data:`FORK_KERNELS_ENV` is not ``0``)."""
     return os.environ.get(FORK_KERNELS_ENV, "1") != "0"
+
+
+def fork_every_kernel() -> None:
+    """Make the kernels this process starts with any jupyter_client kernel manager (nbval's, nbclient's) forked,
+    unless their kernel spec names a provisioner or :data:`FORK_KERNELS_ENV` is ``0``. It sets the provisioner
+    factory's ``default_provisioner_name`` in this process only: servers it starts keep the usual kernels."""
+    from jupyter_client.provisioning import KernelProvisionerFactory
+
+    if forking_enabled():
+        KernelProvisionerFactory.instance().default_provisioner_name = PROVISIONER
+
+
+def interpreter_env(env: dict[str, str]) -> dict[str, str]:
+    """The variables read when the interpreter starts (``PYTHONHASHSEED``, ``PYTHONPATH``...): a forked kernel
+    has the zygote's, so it is forked only if its own are the same."""
+    return {k: v for k, v in env.items() if k.startswith("PYTHON")}
 
 
 SOCKET_ENV = "PERSISTLAB_ZYGOTE_SOCKET"
@@ -130,7 +149,10 @@ class Zygote:
         return json.loads(answer)
 
     def fork(self, args: list[str], cwd: str, env: dict[str, str]) -> int:
-        return int(self.ask({"op": "fork", "args": args, "cwd": cwd, "env": env})["pid"])
+        answer = self.ask({"op": "fork", "args": args, "cwd": cwd, "env": env})
+        if "pid" not in answer:
+            raise OSError(answer.get("error", "the kernel zygote did not fork"))
+        return int(answer["pid"])
 
     def exit_code(self, pid: int) -> int | None:
         """None while the kernel runs, else its exit code (negative: killed by that signal)."""
@@ -156,6 +178,7 @@ def zygote(env: dict[str, str]) -> Zygote:
                 _zygote = None  # one of this process's own, then
         if _zygote is None or _zygote.gone():
             _zygote = Zygote.start(env)
+            atexit.register(_zygote.stop)  # waited for, so that its CPU time is counted with this process's
             _zygote.wait_until_listening()
         return _zygote
 
@@ -296,6 +319,7 @@ def serve(socket_path: str) -> None:
     for name in PRELOADED:
         __import__(name)
     gc.freeze()  # what is loaded now stays shared with every child instead of being copied by the collector
+    started_with = interpreter_env(dict(os.environ))
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path + ".tmp")
     os.rename(socket_path + ".tmp", socket_path)  # the client waits for this name: it appears ready to accept
@@ -323,14 +347,17 @@ def serve(socket_path: str) -> None:
                     break
                 data += chunk
             request = json.loads(data)
-            if request["op"] == "fork":
+            if request["op"] == "fork" and interpreter_env(request["env"]) != started_with:
+                differ = sorted({k for k, v in interpreter_env(request["env"]).items() ^ started_with.items()})
+                answer: dict[str, Any] = {"error": f"the kernel's {', '.join(differ)} differ from the zygote's"}
+            elif request["op"] == "fork":
                 pid = os.fork()
                 if pid == 0:
                     listener.close()
                     conn.close()
                     _child(request)
                 running.add(pid)
-                answer: dict[str, Any] = {"pid": pid}
+                answer = {"pid": pid}
             else:
                 answer = {"code": None if request["pid"] in running else exits.get(request["pid"], -signal.SIGKILL)}
             conn.sendall(json.dumps(answer).encode() + b"\n")
