@@ -82,10 +82,11 @@ def fork_every_kernel() -> None:
         KernelProvisionerFactory.instance().default_provisioner_name = PROVISIONER
 
 
-def interpreter_env(env: dict[str, str]) -> dict[str, str]:
-    """The variables read when the interpreter starts (``PYTHONHASHSEED``, ``PYTHONPATH``...): a forked kernel
-    has the zygote's, so it is forked only if its own are the same."""
-    return {k: v for k, v in env.items() if k.startswith("PYTHON")}
+def interpreter_differences(env: dict[str, str], zygote_env: dict[str, str]) -> list[str]:
+    """The variables read when the interpreter starts (``PYTHONHASHSEED``, ``PYTHONPATH``...) that ``env`` sets
+    otherwise than the zygote's: a forked kernel has the zygote's, so it is forked only if there are none."""
+    mine, zygotes = ({k: v for k, v in e.items() if k.startswith("PYTHON")} for e in (env, zygote_env))
+    return sorted({name for name, _ in mine.items() ^ zygotes.items()})
 
 
 SOCKET_ENV = "PERSISTLAB_ZYGOTE_SOCKET"
@@ -319,7 +320,7 @@ def serve(socket_path: str) -> None:
     for name in PRELOADED:
         __import__(name)
     gc.freeze()  # what is loaded now stays shared with every child instead of being copied by the collector
-    started_with = interpreter_env(dict(os.environ))
+    started_with = dict(os.environ)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path + ".tmp")
     os.rename(socket_path + ".tmp", socket_path)  # the client waits for this name: it appears ready to accept
@@ -347,8 +348,7 @@ def serve(socket_path: str) -> None:
                     break
                 data += chunk
             request = json.loads(data)
-            if request["op"] == "fork" and interpreter_env(request["env"]) != started_with:
-                differ = sorted({k for k, v in interpreter_env(request["env"]).items() ^ started_with.items()})
+            if request["op"] == "fork" and (differ := interpreter_differences(request["env"], started_with)):
                 answer: dict[str, Any] = {"error": f"the kernel's {', '.join(differ)} differ from the zygote's"}
             elif request["op"] == "fork":
                 pid = os.fork()
