@@ -235,8 +235,9 @@ def counting_embedding_model(
         raise ValueError(f"vectors_from={vectors_from} gives {check_model(vectors_from)} numbers, fewer than {size}.")
     use_bundled_encodings()
     label_url = f"{server_root()}/counted/{secrets.token_urlsafe(24)}"
-    sync_client = httpx.Client(event_hooks=meter.event_hooks(), timeout=60)
-    async_client = httpx.AsyncClient(event_hooks=meter.async_event_hooks(), timeout=60)
+    # Plain HTTP to 127.0.0.1: no certificates to load (25 ms a client, a third of some exercises' grading).
+    sync_client = httpx.Client(event_hooks=meter.event_hooks(), timeout=60, verify=False)
+    async_client = httpx.AsyncClient(event_hooks=meter.async_event_hooks(), timeout=60, verify=False)
     registered = sync_client.post(f"{label_url}/register", json={"noise": noise, "vectors_from": vectors_from, "noise_seed": seed})
     if registered.status_code != 200:
         raise ValueError(f"The counting server refused this model: {registered.json().get('error')}")
