@@ -276,3 +276,13 @@ def test_benchmark_script_rejects_bad_sizes(capsys):
         module.main(["--sizes", "1k"])
     assert exit_info.value.code == 2
     assert "--sizes must be comma-separated integers" in capsys.readouterr().err
+
+
+def test_chroma_settings_are_a_new_copy_for_each_client(tmp_path):
+    import chromadb
+
+    first, second = stores.chroma_settings(), stores.chroma_settings()
+    assert first is not second and not first.anonymized_telemetry
+    a = chromadb.PersistentClient(path=str(tmp_path / "a"), settings=first)
+    chromadb.PersistentClient(path=str(tmp_path / "b"), settings=second)
+    assert a.get_settings().persist_directory == str(tmp_path / "a")
