@@ -53,6 +53,12 @@ def test_forked_kernels_have_their_own_folder_environment_and_state(tmp_path: Pa
             cwd, value, parent = out["out"].split()
             assert (cwd, value) == (str(first), "one")
             assert int(parent) == kernelfork.zygote({}).process.pid  # forked, not started the usual way
+            # Its grading code counts with the server the child forked before it became the kernel.
+            out = await _run(kms[0], "from persistlab.grading import counting\ncounting.server_root()\n"
+                                     "process = counting._server.process\n"
+                                     "print(type(process).__name__, open(f'/proc/{process.pid}/stat').read().split()[3])")
+            kind, server_parent = out["out"].split()
+            assert (kind, server_parent) == ("ForkedServer", str(kernel_pid(kms[0]))), out
             out = await _run(kms[1], "import os\nprint(os.getcwd(), os.environ['PERSISTLAB_TEST_VALUE'])\nleft_behind")
             assert out["out"].split() == [str(second), "two"] and out["error"] == "NameError"
 
@@ -80,6 +86,10 @@ def test_forked_kernels_have_their_own_folder_environment_and_state(tmp_path: Pa
         assert await kms[0].provisioner.poll() is not None or not await kms[0].is_alive()
 
     asyncio.run(scenario())
+
+
+def kernel_pid(km: ForkingKernelManager) -> int:
+    return km.provisioner.process.pid
 
 
 def test_a_zygote_that_cannot_start_leaves_the_usual_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -117,3 +117,27 @@ def test_lessons_00_and_02_run_unchanged_over_the_socket(server, tmp_path) -> No
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     counts = server.counts()
     assert counts["embeddings"] > 0  # the notebooks really went over the socket
+
+
+
+def test_a_prestarted_server_is_taken_once_and_only_for_its_seed_while_it_runs() -> None:
+    """What a zygote's child forks for its grading code (persistlab.kernelfork, tests/zygote.py)."""
+    script = """
+import os, signal
+from persistlab import served
+served.prestart()
+first = served.take_prestarted(served.COUNTING_SEED)
+print(type(first.process).__name__, served.take_prestarted(served.COUNTING_SEED) is None, first.counts()["embeddings"])
+first.stop()
+print(first.process.poll())
+served.prestart(seed=7)
+other = served._prestarted[1].process
+print(served.take_prestarted(served.COUNTING_SEED) is None, other.poll() is not None)
+served.prestart()
+os.kill(served._prestarted[1].process.pid, signal.SIGKILL)
+served._prestarted[1].process.wait(10)
+print(served.take_prestarted(served.COUNTING_SEED) is None)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["ForkedServer", "True", "0", "0", "True", "True", "True"]

@@ -13,7 +13,9 @@ JSON line per request on stdout: ``{"id", "points": {grade_id: points}, "failure
 message"}, "cpu_s": [CPU seconds of each cell], "error": null or why the child gave no result}``.
 
 Single-threaded on purpose: a fork copies only the calling thread, so nothing may hold a lock then.
-Nothing of the course is imported here (its grading code starts servers on import): only libraries.
+Of the course only the served simulator is imported here (its grading code starts servers on import):
+each child forks the counting server its grading code then takes (:func:`persistlab.served.prestart`),
+as the children of :mod:`persistlab.kernelfork` do.
 """
 
 from __future__ import annotations
@@ -31,19 +33,19 @@ PRELOADED = (
     "llama_index.core", "llama_index.embeddings.openai", "llama_index.llms.openai",
     "chromadb", "llama_index.vector_stores.chroma",  # the capstone's store: 2.7 s of imports, no thread started
     "openai.resources", "nltk", "ipywidgets",  # imported on first use: by a client's first request, the splitter, quizzes
+    "persistlab.served",
 )
 
 
 def warm_up() -> None:
-    """Load what the first index build of every notebook loads lazily: tiktoken's encoding (the one bundled
-    with llama-index-core, as the course's set-up does) and the sentence splitter's tokenizers."""
-    import llama_index.core
-    import tiktoken
+    """Load what the first index build of every notebook, and each counting server, loads lazily: tiktoken's
+    encoding (the one bundled with llama-index-core, as the course's set-up does) and the sentence
+    splitter's tokenizers."""
     from llama_index.core.node_parser import SentenceSplitter
 
-    bundled = os.path.join(os.path.dirname(llama_index.core.__file__), "_static", "tiktoken_cache")
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", bundled)
-    tiktoken.get_encoding("cl100k_base")
+    from persistlab.tokens import count_tokens
+
+    count_tokens("Warm up the tokenizer.", "text-embedding-3-small")
     SentenceSplitter(chunk_size=64, chunk_overlap=0).split_text("Warm up the splitter. It has two sentences.")
 
 
@@ -60,6 +62,9 @@ def child(request: dict[str, Any]) -> None:
         os.dup2(null, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
+        from persistlab import served
+
+        served.prestart()
         from IPython.core.interactiveshell import InteractiveShell
 
         shell = InteractiveShell.instance()

@@ -14,6 +14,8 @@ reached, or one whose ``PYTHON*`` variables differ from the zygote's, falls back
 The tests' notebooks (nbval) fork their kernels too: :func:`fork_every_kernel`, called by conftest.py.
 
 Each child is a copy of the zygote as it was after the imports: no submission sees another's state.
+Before it becomes the kernel, each child also forks the served simulator its grading code counts calls
+with (:func:`persistlab.served.prestart`): a process of its own, as the one that code would start.
 """
 
 from __future__ import annotations
@@ -46,8 +48,10 @@ PRELOADED = (
     "ipykernel.kernelapp", "IPython.core.interactiveshell", "numpy", "httpx", "openai", "fsspec", "nbformat",
     "llama_index.core", "llama_index.embeddings.openai", "llama_index.llms.openai",
     "openai.resources",  # imported by a client's first request
+    "persistlab.served",  # to fork each kernel's counting server (its grading code would start one on import)
 )
-"""What the zygote imports before it forks: libraries only (the course's grading code starts servers on import)."""
+"""What the zygote imports before it forks: libraries, and of the course only the served simulator
+(:mod:`persistlab.grading` starts a server on import)."""
 
 START_TIMEOUT_S = 120.0
 
@@ -292,6 +296,14 @@ def _child(request: dict[str, Any]) -> None:
         os.dup2(null, 0)
         sys.argv = [sys.argv[0], *request["args"]]
         sys.path[0] = request["cwd"]  # as `python -m` puts the working folder first
+        # Forked while this process has one thread: the server a graded notebook's counting models use,
+        # ready when its grading code is imported, without the 0.6 CPU s of starting a new interpreter.
+        from persistlab import served
+
+        try:
+            served.prestart()
+        except (OSError, RuntimeError) as err:
+            print(f"persistlab: no counting server forked ({err}); grading code starts its own", file=sys.stderr)
         from ipykernel.kernelapp import IPKernelApp
 
         # ipykernel read JPY_PARENT_PID at import, in the zygote: give the parent here, so that its poller
@@ -319,6 +331,9 @@ def serve(socket_path: str) -> None:
 
     for name in PRELOADED:
         __import__(name)
+    from persistlab.tokens import count_tokens
+
+    count_tokens("warm up", "text-embedding-3-small")  # the embeddings tokenizer, for kernels and their servers
     gc.freeze()  # what is loaded now stays shared with every child instead of being copied by the collector
     started_with = dict(os.environ)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

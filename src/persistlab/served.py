@@ -24,6 +24,9 @@ answered there, in order. Only a successful request is listed, and no route remo
 knows a label can add calls but never hide them. A label may answer with another model's vectors
 (``vectors_from``) or add noise per request (``noise``, ``noise_seed``), both computed in this process.
 
+A process with a single thread (a zygote's child) can fork its counting server instead of starting an
+interpreter: :func:`prestart`, then :func:`take_prestarted`.
+
 Faults (:mod:`persistlab.faults`) are applied by the server from its ``--faults`` spec (or the
 ``PERSISTLAB_FAULTS`` it inherits). A served ``timeout`` closes the connection without an answer
 (``openai.APIConnectionError`` in the client) instead of making the client wait.
@@ -40,9 +43,11 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import IO
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -53,6 +58,8 @@ from persistlab.config import BACKEND_ENV, LOCAL_SERVER_KEY, OPENAI, OPENAI_API_
 from persistlab.endpoints import CHAT, EMBEDDINGS, kind_of
 
 LOOPBACK = "127.0.0.1"
+COUNTING_SEED = 0
+"""The seed of the servers :mod:`persistlab.grading` counts calls with: the in-process simulator's vectors."""
 COUNTED = re.compile(r"^/counted/([A-Za-z0-9_-]{16,64})(/.*)?$")
 """Paths of counted models: ``/counted/<label>/...``."""
 
@@ -193,7 +200,7 @@ class ServedSimulator:
     """A simulator serving in a child process; only this object can read its request counts."""
 
     base_url: str
-    process: subprocess.Popen
+    process: subprocess.Popen | ForkedServer
 
     def counts(self) -> dict[str, int]:
         """Requests the server answered so far, by endpoint, and how many failed (asked over the pipe)."""
@@ -231,7 +238,94 @@ def start(seed: int | None = 0, fault_spec: str | None = None) -> subprocess.Pop
                             start_new_session=True)
 
 
-def wait_until_serving(process: subprocess.Popen) -> ServedSimulator:
+class ForkedServer:
+    """What :class:`ServedSimulator` uses of ``subprocess.Popen``, for a server :func:`prestart` forked."""
+
+    def __init__(self, pid: int, stdin: IO[str], stdout: IO[str]) -> None:
+        self.pid, self.stdin, self.stdout = pid, stdin, stdout
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped elsewhere: gone all the same
+                pid, status = self.pid, 0
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (code := self.poll()) is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"served simulator {self.pid}", timeout or 0)
+            time.sleep(0.01)
+        return code
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+_prestarted: tuple[int, ServedSimulator] | None = None
+
+
+def prestart(seed: int = COUNTING_SEED) -> None:
+    """Fork a served simulator (no faults) for this process to take later (:func:`take_prestarted`): what
+    :func:`start` gives, without the 0.6 CPU s a new interpreter spends importing and loading the tokenizer.
+
+    Only for a process with a single thread that has imported this module and loaded the embeddings
+    tokenizer: a zygote's child (:mod:`persistlab.kernelfork`), before it runs anything. A fork copies
+    only the calling thread.
+    """
+    global _prestarted
+    commands_r, commands_w = os.pipe()
+    answers_r, answers_w = os.pipe()
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setsid()  # as start(): out of the process group of the kernel that holds it
+            os.close(commands_w)
+            os.close(answers_r)
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, 0)
+            os.dup2(null, 1)
+            os.environ.pop(faults.FAULTS_ENV, None)
+            server = make_server(LOOPBACK, 0, seed, None)
+            from persistlab.tokens import count_tokens
+
+            count_tokens("warm up", "text-embedding-3-small")  # as run(); free if this process had loaded it
+            with open(commands_r, encoding="utf-8") as commands, open(answers_w, "w", encoding="utf-8") as answers:
+                print(base_url(server), file=answers, flush=True)
+                serve_over_pipe(server, commands, answers)
+            code = 0
+        finally:
+            os._exit(code)  # nothing to clean up: the socket closes with the process
+    os.close(commands_r)
+    os.close(answers_w)
+    process = ForkedServer(pid, open(commands_w, "w", encoding="utf-8"), open(answers_r, encoding="utf-8"))
+    _prestarted = (seed, wait_until_serving(process))
+
+
+def take_prestarted(seed: int) -> ServedSimulator | None:
+    """The server :func:`prestart` forked, once, if it serves ``seed`` and still runs; else None."""
+    global _prestarted
+    taken, _prestarted = _prestarted, None
+    if taken is None:
+        return None
+    if taken[0] != seed or taken[1].process.poll() is not None:
+        taken[1].stop()
+        return None
+    return taken[1]
+
+
+def wait_until_serving(process: subprocess.Popen | ForkedServer) -> ServedSimulator:
     """The started server, once it prints its URL; ``RuntimeError`` if it does not start."""
     assert process.stdout is not None
     line = process.stdout.readline().strip()
@@ -294,15 +388,20 @@ def run(args: argparse.Namespace) -> int:
         return 0
     # The parent stops this child by closing the pipe (it does when it exits, however it exits). Ctrl-C, when
     # started some other way than start(), signals the whole process group: the parent's to handle.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    for command in sys.stdin:  # the parent's pipe: the only way to read the counts
-        if command.strip() == "counts":
-            print(json.dumps(server.counts.snapshot()), flush=True)  # type: ignore[attr-defined]
+    serve_over_pipe(server, sys.stdin, sys.stdout)
     server.shutdown()
     server.server_close()
     return 0
+
+
+def serve_over_pipe(server: ThreadingHTTPServer, commands: IO[str], answers: IO[str]) -> None:
+    """Serve in a thread and answer ``counts`` commands until ``commands`` ends (the parent's pipes: the only
+    way to read the counts)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    for command in commands:
+        if command.strip() == "counts":
+            print(json.dumps(server.counts.snapshot()), file=answers, flush=True)  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

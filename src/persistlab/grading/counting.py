@@ -41,7 +41,7 @@ from llama_index.embeddings.openai import OpenAIEmbedding
 from persistlab import meter
 from persistlab.backend import SIMULATED_API_KEY
 from persistlab.grading.integrity import TamperingError, check_meter_integrity
-from persistlab.served import ServedSimulator, start, wait_until_serving
+from persistlab.served import COUNTING_SEED, ServedSimulator, start, take_prestarted, wait_until_serving
 from persistlab.simulator import check_model
 from persistlab.tokens import use_bundled_encodings
 
@@ -50,15 +50,16 @@ _server: ServedSimulator | None = None
 _server_lock = threading.Lock()
 
 
-COUNTING_SEED = 0
-"""The counting server's seed: the in-process simulator's vectors (see the module's docstring)."""
-
-
 def _start_server() -> None:
-    """Start this process's counting server (a child process) without waiting for it."""
-    global _starting
-    if _starting is None:
-        _starting = start(seed=COUNTING_SEED)
+    """Start this process's counting server (a child process) without waiting for it, or take the one a
+    zygote forked for it (:func:`persistlab.served.prestart`)."""
+    global _starting, _server
+    if _starting is None and _server is None:
+        _server = take_prestarted(COUNTING_SEED)
+        if _server is None:
+            _starting = start(seed=COUNTING_SEED)
+        else:
+            atexit.register(_server.stop)
 
 
 def server_root() -> str:
@@ -66,10 +67,12 @@ def server_root() -> str:
     global _server
     with _server_lock:
         if _server is None or _server.process.poll() is not None:
+            _server = None
             _start_server()
-            assert _starting is not None
-            _server = wait_until_serving(_starting)
-            atexit.register(_server.stop)
+            if _server is None:
+                assert _starting is not None
+                _server = wait_until_serving(_starting)
+                atexit.register(_server.stop)
         return _server.base_url.removesuffix("/v1")
 
 
