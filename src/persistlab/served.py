@@ -398,7 +398,8 @@ def serve_over_pipe(server: ThreadingHTTPServer, commands: IO[str], answers: IO[
     """Serve in a thread and answer ``counts`` commands until ``commands`` ends (the parent's pipes: the only
     way to read the counts)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # Polled 20 times a second, so that the parent waits at most 0.05 s for it to stop (0.5 s by default).
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     for command in commands:
         if command.strip() == "counts":
             print(json.dumps(server.counts.snapshot()), file=answers, flush=True)  # type: ignore[attr-defined]
