@@ -119,7 +119,6 @@ def test_lessons_00_and_02_run_unchanged_over_the_socket(server, tmp_path) -> No
     assert counts["embeddings"] > 0  # the notebooks really went over the socket
 
 
-
 def test_a_prestarted_server_is_taken_once_and_only_for_its_seed_while_it_runs() -> None:
     """What a zygote's child forks for its grading code (persistlab.kernelfork, tests/zygote.py)."""
     script = """
