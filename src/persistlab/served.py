@@ -277,9 +277,9 @@ def prestart(seed: int = COUNTING_SEED) -> None:
     """Fork a served simulator (no faults) for this process to take later (:func:`take_prestarted`): what
     :func:`start` gives, without the 0.6 CPU s a new interpreter spends importing and loading the tokenizer.
 
-    Only for a process with a single thread that has imported this module and loaded the embeddings
-    tokenizer: a zygote's child (:mod:`persistlab.kernelfork`), before it runs anything. A fork copies
-    only the calling thread.
+    Only for a process with a single thread, since a fork copies only the calling thread: a zygote's child
+    (:mod:`persistlab.kernelfork`), before it runs anything. It is fast only if that process has loaded
+    the embeddings tokenizer already (else the server loads it).
     """
     global _prestarted
     commands_r, commands_w = os.pipe()
