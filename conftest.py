@@ -11,13 +11,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from persistlab import kernelfork, netguard
-from persistlab.notebooks import NOTEBOOK_ENV
-
+from persistlab.classroom import kernels
+from persistlab.maintainers.notebooks import NOTEBOOK_ENV
+from persistlab.simulator import netguard
 
 RUN_FIRST = (
-    "tests/test_grading_forked.py", "tests/test_grading.py", "tests/test_exchange.py", "lessons/08_vector_stores.ipynb",
-    "tests/test_plain_nbgrader.py", "tests/test_grading_others.py", "tests/test_realcheck.py", "tests/test_browser.py",
+    "tests/test_grading_forked.py",
+    "tests/test_grading.py",
+    "tests/test_exchange.py",
+    "lessons/08_vector_stores.ipynb",
+    "tests/test_plain_nbgrader.py",
+    "tests/test_grading_others.py",
+    "tests/test_realcheck.py",
+    "tests/test_browser.py",
 )
 """The modules that take the most CPU (measured on 2 cores), longest first. ``--dist loadscope`` hands each worker
 the next module when it runs dry, in collection order (course.py turns xdist's reordering by test count off):
@@ -37,7 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "browser: drives headless Chromium against a local JupyterLab")
     os.environ.update(NOTEBOOK_ENV)
     netguard.install()
-    kernelfork.fork_every_kernel()  # nbval's kernels: 2-3 s of imports less per notebook
+    kernels.fork_every_kernel()  # nbval's kernels: 2-3 s of imports less per notebook
 
 
 @pytest.fixture()
@@ -46,8 +52,9 @@ def small_vectors() -> Iterator[None]:
     recipe histories load JSON vector stores hundreds of times, and a load's time grows with the vector length
     (lesson 07's crash history: 65 s of CPU at 1,536 numbers, 18 s at 64). Modules ask for it with
     ``pytestmark = pytest.mark.usefixtures("small_vectors")``."""
-    import persistlab
     from llama_index.core import Settings
+
+    import persistlab
 
     persistlab.setup(quiet=True)
     Settings.embed_model = persistlab.embedding_model(dimensions=64)

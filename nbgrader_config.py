@@ -28,6 +28,6 @@ c.ExecutePreprocessor.timeout = 60
 
 # Grading that survives dead kernels, restores deleted tests and hides hidden tests in feedback,
 # for plain `nbgrader` commands too (the `persistlab` commands apply it anyway).
-from persistlab.nbgrader_plugins import configure  # noqa: E402
+from persistlab.classroom.nbgrader_config import configure  # noqa: E402
 
 configure(c)

@@ -10,7 +10,7 @@ ways, each from scratch:
 
 - ``nbgrader autograde`` with ``PERSISTLAB_FORK_KERNELS=0``: nbgrader alone, one notebook after the other,
   each kernel started the usual way (the baseline);
-- ``nbgrader autograde``: the same, with the course's forked kernels (:mod:`persistlab.kernelfork`);
+- ``nbgrader autograde``: the same, with the course's forked kernels (:mod:`persistlab.classroom.kernels`);
 - ``persistlab autograde --jobs 1``: the course's command, serial;
 - ``persistlab autograde --jobs 2``: the course's command, two nbgrader processes at once;
 
@@ -35,8 +35,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import submissions  # noqa: E402  (tests/submissions: the reference submissions)
 
-from persistlab.classroom import run_nbgrader  # noqa: E402
-from persistlab.coursedir import Course  # noqa: E402
+from persistlab.classroom.course import Course  # noqa: E402
+from persistlab.classroom.cycle import run_nbgrader  # noqa: E402
 
 
 def make_course(root: Path, exercise: str, students: int) -> list[str]:
@@ -71,7 +71,9 @@ def reset(root: Path, exercise: str) -> None:
 def grades(root: Path, exercise: str) -> dict[str, dict[str, float | None]]:
     with Course.load(root).gradebook() as gb:
         return {
-            s.student.id: {g.name: g.auto_score for g in gb.find_submission_notebook(exercise, exercise, s.student.id).grades}
+            s.student.id: {
+                g.name: g.auto_score for g in gb.find_submission_notebook(exercise, exercise, s.student.id).grades
+            }
             for s in gb.find_assignment(exercise).submissions
         }
 
@@ -79,7 +81,9 @@ def grades(root: Path, exercise: str) -> dict[str, dict[str, float | None]]:
 def timed(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
     start = time.monotonic()
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env={**os.environ, "PATH": path, **(env or {})})
+    result = subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, env={**os.environ, "PATH": path, **(env or {})}
+    )
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return time.monotonic() - start
@@ -97,7 +101,15 @@ def main() -> None:
         ids = make_course(root, args.exercise, args.students)
         timeout = f"--ExecutePreprocessor.timeout={args.timeout}"
         nbgrader = [sys.executable, "-m", "nbgrader", "autograde", args.exercise, "--force", timeout]
-        persistlab = [sys.executable, "-m", "persistlab.cli", "autograde", args.exercise, "--timeout", str(args.timeout)]
+        persistlab = [
+            sys.executable,
+            "-m",
+            "persistlab.cli",
+            "autograde",
+            args.exercise,
+            "--timeout",
+            str(args.timeout),
+        ]
 
         one = timed([*nbgrader, "--student", ids[0]], root)  # the solution
         reset(root, args.exercise)
@@ -115,8 +127,10 @@ def main() -> None:
             rows.append((label, seconds))
     baseline = rows[0][1]
     same = all(r == results[rows[0][0]] for r in results.values()) and len(results[rows[0][0]]) == args.students
-    print(f"autograde benchmark: {args.exercise}, {os.cpu_count()} CPU(s), "
-          f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after")
+    print(
+        f"autograde benchmark: {args.exercise}, {os.cpu_count()} CPU(s), "
+        f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after"
+    )
     print(f"one submission, nbgrader autograde --student (with ~5 s of nbgrader start-up): {one:.1f} s\n")
     print(f"{'class of ' + str(args.students):32s} {'wall s':>8s} {'s/submission':>13s} {'speed-up':>9s}")
     for label, seconds in rows:

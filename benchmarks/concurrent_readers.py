@@ -29,7 +29,7 @@ import multiprocessing
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,8 +67,9 @@ def build_version(number: int) -> Any:
     from llama_index.core import Document, VectorStoreIndex
 
     documents = [
-        Document(id_=f"note-{i}.md", text=f"Version {number}, note {i}: salt, smoke and dry.",
-                 metadata={"version": number})
+        Document(
+            id_=f"note-{i}.md", text=f"Version {number}, note {i}: salt, smoke and dry.", metadata={"version": number}
+        )
         for i in range(DOCUMENTS)
     ]
     return VectorStoreIndex.from_documents(documents)
@@ -103,8 +104,10 @@ def mixed_because(index: Any) -> str | None:
     vectors = set(vector_data["embedding_dict"])
     nodes = index.docstore.docs
     if not (listed == vectors == set(nodes)):
-        return f"node ids differ: index {len(listed)}, vectors {len(vectors)}, docstore {len(nodes)}, " \
-               f"shared by all three {len(listed & vectors & set(nodes))}"
+        return (
+            f"node ids differ: index {len(listed)}, vectors {len(vectors)}, docstore {len(nodes)}, "
+            f"shared by all three {len(listed & vectors & set(nodes))}"
+        )
     tags = {("docstore", node.metadata.get("version")) for node in nodes.values()}
     tags |= {("vectors", meta.get("version")) for meta in vector_data["metadata_dict"].values()}
     if len({tag for _, tag in tags}) != 1:
@@ -129,12 +132,12 @@ def pause_after_each_file(seconds: float) -> Iterator[None]:
         return classmethod(read)
 
     for cls, original in originals.items():
-        setattr(cls, "from_persist_path", slowed(original))
+        cls.from_persist_path = slowed(original)
     try:
         yield
     finally:
         for cls, original in originals.items():
-            setattr(cls, "from_persist_path", original)
+            cls.from_persist_path = original
 
 
 @dataclass
@@ -150,13 +153,16 @@ class Figures:
     examples: list[str] = field(default_factory=list)
 
     def line(self) -> str:
-        return (f"{self.method:7}  loads {self.loads:5}  whole {self.whole:5}  mixed {self.mixed:5}  "
-                f"failed {self.failed:4}  versions published {self.versions_published:5}  "
-                f"distinct versions loaded {len(self.versions_seen):5}  {self.seconds:5.1f} s")
+        return (
+            f"{self.method:7}  loads {self.loads:5}  whole {self.whole:5}  mixed {self.mixed:5}  "
+            f"failed {self.failed:4}  versions published {self.versions_published:5}  "
+            f"distinct versions loaded {len(self.versions_seen):5}  {self.seconds:5.1f} s"
+        )
 
 
-def race(method: str, loads: int, pause_s: float, max_seconds: float, workdir: Path,
-         stop_after_mixed: int | None = None) -> Figures:
+def race(
+    method: str, loads: int, pause_s: float, max_seconds: float, workdir: Path, stop_after_mixed: int | None = None
+) -> Figures:
     """Race one writer process against loads in this process.
 
     Stops at ``loads`` loads, after ``max_seconds``, or (if given) once ``stop_after_mixed`` loads were mixed.
@@ -169,10 +175,13 @@ def race(method: str, loads: int, pause_s: float, max_seconds: float, workdir: P
     first = build_version(0)  # there is a live version before the race starts
     if method == "naive":
         ns["persist_atomically"](first, target)
-        read: Callable[[], Any] = lambda: ns["load"](target)
+        opener = ns["load"]
     else:
         ns["publish_version"](first, target)
-        read = lambda: ns["open_current"](target)
+        opener = ns["open_current"]
+
+    def read() -> Any:
+        return opener(target)
 
     context = multiprocessing.get_context("fork")  # the child starts with the libraries already imported
     stop, published = context.Event(), context.Value("i", 0)
@@ -184,8 +193,12 @@ def race(method: str, loads: int, pause_s: float, max_seconds: float, workdir: P
         while published.value == 0 and process.is_alive() and time.monotonic() - start < max_seconds:
             time.sleep(0.01)  # the writer has switched at least once
         with pause_after_each_file(pause_s):
-            while (figures.loads < loads and time.monotonic() - start < max_seconds and process.is_alive()
-                   and (stop_after_mixed is None or figures.mixed < stop_after_mixed)):
+            while (
+                figures.loads < loads
+                and time.monotonic() - start < max_seconds
+                and process.is_alive()
+                and (stop_after_mixed is None or figures.mixed < stop_after_mixed)
+            ):
                 figures.loads += 1
                 try:
                     index = read()
@@ -222,8 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=120.0, help="time limit per method")
     parser.add_argument("--methods", default=",".join(METHODS))
     args = parser.parse_args(argv)
-    print(f"lesson: {LESSON.relative_to(ROOT)}; {DOCUMENTS} documents of {DIMENSIONS}-float vectors per version; "
-          f"reader pause after each file: {args.pause * 1000:g} ms")
+    print(
+        f"lesson: {LESSON.relative_to(ROOT)}; {DOCUMENTS} documents of {DIMENSIONS}-float vectors per version; "
+        f"reader pause after each file: {args.pause * 1000:g} ms"
+    )
     for method in args.methods.split(","):
         with tempfile.TemporaryDirectory(prefix=f"readers-{method}-") as tmp:
             figures = race(method, args.loads, args.pause, args.seconds, Path(tmp))

@@ -43,14 +43,33 @@ def excluded() -> list[str]:
 def install(venv: Path, packages: list[str], work: Path) -> float:
     """Make ``venv`` with llama-index-core and ``packages``; the size of its site-packages in MB."""
     uv = ROOT / ".venv" / "bin" / "uv"
-    core = next(line.split()[0] for line in (ROOT / "requirements-lab.lock").read_text().splitlines()
-                if line.startswith("llama-index-core=="))
+    core = next(
+        line.split()[0]
+        for line in (ROOT / "requirements-lab.lock").read_text().splitlines()
+        if line.startswith("llama-index-core==")
+    )
     excludes = work / "excludes.txt"
     excludes.write_text("\n".join(excluded()) + "\n")
     shutil.rmtree(venv, ignore_errors=True)
     subprocess.run([uv, "venv", "-q", "--python", sys.executable, venv], check=True)
-    subprocess.run([uv, "pip", "install", "-q", "--link-mode=copy", "--python", venv / "bin" / "python",
-                    "-c", ROOT / "requirements-test.lock", "--excludes", excludes, core, *packages], check=True)
+    subprocess.run(
+        [
+            uv,
+            "pip",
+            "install",
+            "-q",
+            "--link-mode=copy",
+            "--python",
+            venv / "bin" / "python",
+            "-c",
+            ROOT / "requirements-test.lock",
+            "--excludes",
+            excludes,
+            core,
+            *packages,
+        ],
+        check=True,
+    )
     (site,) = venv.glob("lib/python3*/site-packages")
     return size_mb(site)
 

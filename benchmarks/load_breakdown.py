@@ -36,11 +36,12 @@ def child(store: str, folder: str, queries_path: str) -> dict[str, float]:
     from llama_index.core.storage.index_store import SimpleIndexStore
     from llama_index.core.vector_stores.simple import SimpleVectorStore, SimpleVectorStoreData
 
-    from persistlab import storebench, stores
+    from persistlab import stores
+    from persistlab.stores import bench
 
     stores.backend(store).import_modules()
     query = np.load(queries_path)[0]
-    embed_model = storebench.refusing_embed_model(query.shape[0])
+    embed_model = bench.refusing_embed_model(query.shape[0])
     times: dict[str, float] = {}
     clock = [time.perf_counter()]
 
@@ -58,7 +59,7 @@ def child(store: str, folder: str, queries_path: str) -> dict[str, float]:
         return docstore, index_store
 
     def through_index(context: StorageContext | None, vector_store=None) -> None:
-        Settings.transformations  # built on first index construction: loads a tokenizer
+        Settings.transformations  # noqa: B018 (the read builds it) built on first index construction: loads a tokenizer
         mark("tokenizer (default splitter)")
         if context is not None:
             index = load_index_from_storage(context, embed_model=embed_model)
@@ -80,8 +81,12 @@ def child(store: str, folder: str, queries_path: str) -> dict[str, float]:
         mark("vectors: convert (dataclasses-json)")
         docstore, index_store = docstore_and_index_store()
         image = SimpleVectorStore.from_persist_dir(folder, namespace="image")
-        context = StorageContext.from_defaults(docstore=docstore, index_store=index_store, persist_dir=folder,
-                                               vector_stores={"default": vector_store, "image": image})
+        context = StorageContext.from_defaults(
+            docstore=docstore,
+            index_store=index_store,
+            persist_dir=folder,
+            vector_stores={"default": vector_store, "image": image},
+        )
         through_index(context)
     elif store == "faiss":
         from llama_index.vector_stores.faiss import FaissVectorStore
@@ -89,8 +94,9 @@ def child(store: str, folder: str, queries_path: str) -> dict[str, float]:
         vector_store = FaissVectorStore.from_persist_dir(folder)
         mark("vectors: open/read")
         docstore, index_store = docstore_and_index_store()
-        context = StorageContext.from_defaults(docstore=docstore, index_store=index_store, vector_store=vector_store,
-                                               persist_dir=folder)
+        context = StorageContext.from_defaults(
+            docstore=docstore, index_store=index_store, vector_store=vector_store, persist_dir=folder
+        )
         through_index(context)
     elif store == "chroma":
         import chromadb
@@ -127,10 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(child(*args.child)))
         return 0
 
-    from persistlab import storebench, stores
+    from persistlab import stores
+    from persistlab.stores import bench
 
     names = [s.strip() for s in args.stores.split(",") if s.strip()]
-    queries = storebench.query_vectors(storebench.QUERIES, cache_dir=args.out / "cache")
+    queries = bench.query_vectors(bench.QUERIES, cache_dir=args.out / "cache")
     queries_path = args.out / "stores" / "queries-d1536.npy"
     queries_path.parent.mkdir(parents=True, exist_ok=True)
     import numpy as np
@@ -142,13 +149,17 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.out / "stores" / f"n{args.n}" / name
         if not folder.exists():
             if nodes is None:
-                nodes, _ = storebench.corpus_nodes(args.n, cache_dir=args.out / "cache")
+                nodes, _ = bench.corpus_nodes(args.n, cache_dir=args.out / "cache")
             print(f"building {name} at N={args.n:,} in {folder}", file=sys.stderr)
-            stores.backend(name).build(nodes, folder, storebench.refusing_embed_model(1536))
+            stores.backend(name).build(nodes, folder, bench.refusing_embed_model(1536))
         runs = []
         for _ in range(1 if name == "json" else args.repeats):  # one JSON load takes minutes at 20,000
-            out = subprocess.run([sys.executable, __file__, "--child", name, str(folder), str(queries_path)],
-                                 capture_output=True, text=True, check=False)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", name, str(folder), str(queries_path)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             if out.returncode:
                 raise RuntimeError(f"{name}: {out.stderr[-3000:]}")
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import submissions
-from persistlab.classroom import graded_code_env
+
+from persistlab.classroom.cycle import graded_code_env
 
 ZYGOTE = Path(__file__).with_name("zygote.py")
 
@@ -59,8 +60,9 @@ def autograded_cells(submitted: dict[str, Any], solution: Path) -> list[list[Any
     return out
 
 
-def grade(cases: list[tuple[str, str]], solutions: Path, releases: Path, jobs: int = 2,
-          timeout_s: int = 180) -> dict[tuple[str, str], Result]:
+def grade(
+    cases: list[tuple[str, str]], solutions: Path, releases: Path, jobs: int = 2, timeout_s: int = 180
+) -> dict[tuple[str, str], Result]:
     """``{(exercise, submission): Result}`` for each case, graded in forks of one zygote."""
     work = Path(tempfile.mkdtemp(prefix="forked-grading-"))
     requests, written = [], {}
@@ -71,12 +73,26 @@ def grade(cases: list[tuple[str, str]], solutions: Path, releases: Path, jobs: i
         workdir = work / exercise / name
         shutil.copytree(release.parent, workdir, ignore=shutil.ignore_patterns(release.name))  # quizzes/ etc.
         key = f"{exercise}/{name}"
-        requests.append(json.dumps({"id": key, "cells": autograded_cells(submitted, solution),
-                                    "workdir": str(workdir), "timeout": timeout_s}))
+        requests.append(
+            json.dumps(
+                {
+                    "id": key,
+                    "cells": autograded_cells(submitted, solution),
+                    "workdir": str(workdir),
+                    "timeout": timeout_s,
+                }
+            )
+        )
         written[key] = written_answers(submitted, release)
-    done = subprocess.run([sys.executable, str(ZYGOTE), str(jobs)], input="\n".join(requests) + "\n",
-                          capture_output=True, text=True, env=graded_code_env(), cwd=work,
-                          timeout=timeout_s * len(requests))
+    done = subprocess.run(
+        [sys.executable, str(ZYGOTE), str(jobs)],
+        input="\n".join(requests) + "\n",
+        capture_output=True,
+        text=True,
+        env=graded_code_env(),
+        cwd=work,
+        timeout=timeout_s * len(requests),
+    )
     assert done.returncode == 0, f"the zygote failed:\n{done.stderr[-4000:]}"
     results = {}
     for line in done.stdout.splitlines():

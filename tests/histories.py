@@ -5,7 +5,7 @@ index in ``folder`` up to date with the complete current set of documents (build
 call), and ``load(folder, splitter)`` reopens it as a restarted program would. Every step runs on new
 objects (only the folder carries state), then the test checks, after each step:
 
-- the reloaded index is consistent (:func:`persistlab.consistency.check_consistent`);
+- the reloaded index is consistent (:func:`persistlab.grading.consistency.check_consistent`);
 - retrieval for the step's new sentence finds the edited document;
 - the meter shows exactly the texts that step should embed (the chunks of the documents it changed).
 
@@ -28,8 +28,8 @@ from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.node_parser import SentenceSplitter
 
 import persistlab
-from persistlab.consistency import INDEX_DOCSTORE, check_consistent
-from persistlab.crashpoints import InjectedCrash, crash_at_write
+from persistlab.grading.consistency import INDEX_DOCSTORE, check_consistent
+from persistlab.grading.crashpoints import InjectedCrash, crash_at_write
 
 FIRST_SPLITTER = SentenceSplitter(chunk_size=64, chunk_overlap=0)
 SECOND_SPLITTER = SentenceSplitter(chunk_size=128, chunk_overlap=0)
@@ -79,10 +79,17 @@ class Step:
 def script() -> list[Step]:
     """build, restart, edit one document twice, add one, delete one, change chunking (a restart before each)."""
     texts = {doc_id: _text(topic) for doc_id, topic in TOPICS.items()}
-    steps = [Step("build", dict(texts), FIRST_SPLITTER, set(texts)),
-             Step("restart, nothing changed", dict(texts), FIRST_SPLITTER, set())]
-    for n, sentence in enumerate(["Anchovies were layered with coarse salt in barrels for months.",
-                                  "Salted cod from Newfoundland was traded across the Atlantic."], start=1):
+    steps = [
+        Step("build", dict(texts), FIRST_SPLITTER, set(texts)),
+        Step("restart, nothing changed", dict(texts), FIRST_SPLITTER, set()),
+    ]
+    for n, sentence in enumerate(
+        [
+            "Anchovies were layered with coarse salt in barrels for months.",
+            "Salted cod from Newfoundland was traded across the Atlantic.",
+        ],
+        start=1,
+    ):
         texts["salt.md"] = _text(TOPICS["salt.md"], sentence)
         steps.append(Step(f"edit salt.md ({n})", dict(texts), FIRST_SPLITTER, {"salt.md"}, sentence, "salt.md"))
     added = "Fermented honey garlic keeps for a year at room temperature."
@@ -107,12 +114,15 @@ def shared_stores_update(documents: list[Document], folder: Path, splitter: Any)
     """The pattern lesson 07 warns against (its Common gotcha), kept to prove the history catches it: the pipeline writes into the index's
     own docstore and vector store, and the index takes what ``run()`` returns."""
     if (folder / "docstore.json").is_file():
-        index = load_index_from_storage(StorageContext.from_defaults(persist_dir=str(folder)), embed_model=Settings.embed_model)
+        index = load_index_from_storage(
+            StorageContext.from_defaults(persist_dir=str(folder)), embed_model=Settings.embed_model
+        )
     else:
         index = VectorStoreIndex([], embed_model=Settings.embed_model)
     stores = index.storage_context
-    pipeline = IngestionPipeline(transformations=[splitter, Settings.embed_model],
-                                 docstore=stores.docstore, vector_store=stores.vector_store)
+    pipeline = IngestionPipeline(
+        transformations=[splitter, Settings.embed_model], docstore=stores.docstore, vector_store=stores.vector_store
+    )
     index.insert_nodes(pipeline.run(documents=documents))
     stores.persist(persist_dir=str(folder))
 
@@ -120,8 +130,9 @@ def shared_stores_update(documents: list[Document], folder: Path, splitter: Any)
 SHARED_STORES = Recipe(
     "shared stores (lesson 07's gotcha)",
     shared_stores_update,
-    lambda folder, splitter: load_index_from_storage(StorageContext.from_defaults(persist_dir=str(folder)),
-                                                     embed_model=Settings.embed_model),
+    lambda folder, splitter: load_index_from_storage(
+        StorageContext.from_defaults(persist_dir=str(folder)), embed_model=Settings.embed_model
+    ),
     changes_chunking=False,
 )
 
@@ -138,8 +149,12 @@ def global_splitter(splitter: Any) -> Iterator[None]:
         Settings.node_parser, Settings.transformations = before
 
 
-def refreshed_and_persisted(name: str, persist: Callable[[VectorStoreIndex, Path], None],
-                            load: Callable[[Path], VectorStoreIndex], exists: Callable[[Path], bool]) -> Recipe:
+def refreshed_and_persisted(
+    name: str,
+    persist: Callable[[VectorStoreIndex, Path], None],
+    load: Callable[[Path], VectorStoreIndex],
+    exists: Callable[[Path], bool],
+) -> Recipe:
     """A persist recipe (``persist(index, where)``, ``load(where)``) with the course's update rule around it.
 
     Build with ``from_documents`` if nothing was persisted; else load, delete the documents no longer listed
@@ -147,6 +162,7 @@ def refreshed_and_persisted(name: str, persist: Callable[[VectorStoreIndex, Path
     persist if anything changed. A new chunking is a new index in its own place (lesson 03: raise the version),
     ``where = folder / f"chunks-{chunk_size}"``.
     """
+
     def where(folder: Path, splitter: Any) -> Path:
         return folder / f"chunks-{splitter.chunk_size}"
 
@@ -207,7 +223,9 @@ class CrashRecipe:
     holds: Callable[[Path, list[Document], Any], bool]
     """Whether a reader of the folder finds a consistent index of exactly these documents, with this splitter."""
     before: Callable[[Step, Step], tuple[list[Document], Any]] = lambda previous, step: (
-        documents_from(previous.texts), previous.splitter)
+        documents_from(previous.texts),
+        previous.splitter,
+    )
     """What a crash may leave a reader instead of the new documents: the previous step's index."""
     ordinary: Callable[[list[Document], Path, Any], None] | None = None
     """An ordinary day's run after the repair, which must pay nothing (default: ``run``)."""
@@ -245,14 +263,16 @@ def crash_at_every_write(recipe: CrashRecipe, tmp_path: Path, max_writes: int = 
             assert isinstance(error, InjectedCrash), f"{where}: the failure did not reach the caller: {error!r}"
             committed = recipe.holds(folder, new, step.splitter)
             assert committed or recipe.holds(folder, *recipe.before(previous, step)), (
-                f"{where}: after a restart the folder holds neither the old documents nor the new ones")
+                f"{where}: after a restart the folder holds neither the old documents nor the new ones"
+            )
             with persistlab.metered() as redo:
                 recipe.run(new, folder, step.splitter)
             outcomes.setdefault(step.name, []).append("new" if committed else "old")
             expected = 0 if committed else paid
             assert redo.texts == expected, (
                 f"{where}: the next {recipe.name} embedded {redo.texts} texts, expected {expected} "
-                f"({'the crashed run had committed' if committed else 'only the changed chunks'})")
+                f"({'the crashed run had committed' if committed else 'only the changed chunks'})"
+            )
             assert recipe.holds(folder, new, step.splitter), f"{where}: the next {recipe.name} left a wrong index"
             with persistlab.metered() as again:
                 (recipe.ordinary or recipe.run)(new, folder, step.splitter)

@@ -21,15 +21,17 @@ from pathlib import Path
 from typing import Any
 
 RECIPE_TAG = "recipe"
-_ALLOWED = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign,
-            ast.AnnAssign)
+_ALLOWED = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)
 
 
 def recipe_cells(notebook: Path, tag: str = RECIPE_TAG) -> list[str]:
     """Source of every code cell tagged ``tag``, in notebook order; ValueError if there is none."""
     cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
-    sources = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-               for c in cells if c["cell_type"] == "code" and tag in c.get("metadata", {}).get("tags", [])]
+    sources = [
+        "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+        for c in cells
+        if c["cell_type"] == "code" and tag in c.get("metadata", {}).get("tags", [])
+    ]
     if not sources:
         raise ValueError(f"{notebook} has no code cell tagged {tag!r}: tag the cells that define its recipe.")
     return sources
@@ -62,8 +64,11 @@ def solution_recipes(notebook: Path, grade_ids: list[str], **constants: Any) -> 
     """Execute the code cells of a reference solution named by their nbgrader ``grade_id`` (its setup,
     definitions and answers), in notebook order, in one fresh namespace; ValueError naming any id not found."""
     cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
-    chosen = {c["metadata"].get("nbgrader", {}).get("grade_id"): "".join(c["source"]) for c in cells
-              if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("grade_id") in grade_ids}
+    chosen = {
+        c["metadata"].get("nbgrader", {}).get("grade_id"): "".join(c["source"])
+        for c in cells
+        if c["cell_type"] == "code" and c["metadata"].get("nbgrader", {}).get("grade_id") in grade_ids
+    }
     if missing := [g for g in grade_ids if g not in chosen]:
         raise ValueError(f"{notebook} has no code cell with nbgrader grade_id {missing}")
     namespace: dict[str, Any] = {"__name__": f"solution_{Path(notebook).stem}", **constants}

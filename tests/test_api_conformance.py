@@ -15,9 +15,9 @@ import numpy as np
 import openai
 import pytest
 
-from persistlab import simulator
-from persistlab.simulator import MAX_INPUT_TOKENS, MAX_INPUTS, MAX_REQUEST_TOKENS, SimulatorTransport
-from persistlab.tokens import count_tokens
+from persistlab.simulator import service
+from persistlab.simulator.service import MAX_INPUT_TOKENS, MAX_INPUTS, MAX_REQUEST_TOKENS, SimulatorTransport
+from persistlab.simulator.tokens import count_tokens
 
 SCHEMAS = Path("/work/shared/openai-api/openai-schemas.json")
 if not SCHEMAS.exists():  # a clone outside this machine keeps a copy beside the tests
@@ -71,25 +71,38 @@ def http() -> httpx.Client:
 
 @pytest.fixture(scope="module")
 def client() -> openai.OpenAI:
-    return openai.OpenAI(api_key="sk-simulated", base_url="https://sim.invalid/v1", max_retries=0,
-                         http_client=httpx.Client(transport=SimulatorTransport()))
+    return openai.OpenAI(
+        api_key="sk-simulated",
+        base_url="https://sim.invalid/v1",
+        max_retries=0,
+        http_client=httpx.Client(transport=SimulatorTransport()),
+    )
 
 
 def test_the_translation_makes_null_valid_only_where_the_schema_says_nullable(validate) -> None:
-    chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "gpt-4o-mini",
-             "choices": [{"index": 0, "delta": {}, "finish_reason": None}]}
+    chunk = {
+        "id": "x",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "delta": {}, "finish_reason": None}],
+    }
     validate(chunk, "CreateChatCompletionStreamResponse")
     with pytest.raises(jsonschema.ValidationError):
         validate({**chunk, "model": None}, "CreateChatCompletionStreamResponse")
 
 
-@pytest.mark.parametrize("body", [
-    {"model": "text-embedding-3-small", "input": ["salt cures ham", "ice"]},
-    {"model": "text-embedding-3-small", "input": "salt cures ham", "encoding_format": "base64"},
-    {"model": "text-embedding-3-large", "input": ["salt"], "dimensions": 256},
-    {"model": "text-embedding-3-large", "input": ["salt"], "dimensions": 256, "encoding_format": "base64"},
-    {"model": "text-embedding-ada-002", "input": ["salt"]},
-], ids=["float", "base64", "dimensions", "dimensions-base64", "ada"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": "text-embedding-3-small", "input": ["salt cures ham", "ice"]},
+        {"model": "text-embedding-3-small", "input": "salt cures ham", "encoding_format": "base64"},
+        {"model": "text-embedding-3-large", "input": ["salt"], "dimensions": 256},
+        {"model": "text-embedding-3-large", "input": ["salt"], "dimensions": 256, "encoding_format": "base64"},
+        {"model": "text-embedding-ada-002", "input": ["salt"]},
+    ],
+    ids=["float", "base64", "dimensions", "dimensions-base64", "ada"],
+)
 def test_embedding_requests_and_responses_validate(validate, http, body) -> None:
     validate(body, "CreateEmbeddingRequest")
     response = http.post("/embeddings", json=body)
@@ -102,13 +115,20 @@ def test_embedding_requests_and_responses_validate(validate, http, body) -> None
             validate(payload, "CreateEmbeddingResponse")
     payload = _decoded(payload)
     validate(payload, "CreateEmbeddingResponse")
-    size = body.get("dimensions") or simulator.EMBEDDING_DIMENSIONS[body["model"]]
+    size = body.get("dimensions") or service.EMBEDDING_DIMENSIONS[body["model"]]
     assert len(payload["data"][0]["embedding"]) == size
 
 
 def test_chat_completion_validates_and_has_a_null_refusal(validate, http) -> None:
-    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Context information is below.\n"
-            "-----\nIce houses kept ice.\n-----\nQuery: ice?\nAnswer: "}]}
+    body = {
+        "model": "gpt-4o-mini",
+        "messages": [
+            {
+                "role": "user",
+                "content": "Context information is below.\n-----\nIce houses kept ice.\n-----\nQuery: ice?\nAnswer: ",
+            }
+        ],
+    }
     payload = http.post("/chat/completions", json=body).json()
     validate(payload, "CreateChatCompletionResponse")
     assert payload["choices"][0]["message"]["refusal"] is None
@@ -119,11 +139,20 @@ def test_chat_completion_validates_and_has_a_null_refusal(validate, http) -> Non
 
 
 def test_every_streamed_chunk_validates_including_the_usage_chunk(validate, http) -> None:
-    body = {"model": "gpt-4o-mini", "stream": True, "stream_options": {"include_usage": True},
-            "messages": [{"role": "user", "content": "Context information is below.\n-----\nSalt cures ham. "
-                          "Ice keeps.\n-----\nQuery: salt?\nAnswer: "}]}
+    body = {
+        "model": "gpt-4o-mini",
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "messages": [
+            {
+                "role": "user",
+                "content": "Context information is below.\n-----\nSalt cures ham. "
+                "Ice keeps.\n-----\nQuery: salt?\nAnswer: ",
+            }
+        ],
+    }
     raw = http.post("/chat/completions", json=body).text
-    events = [line[len("data: "):] for line in raw.splitlines() if line.startswith("data: ")]
+    events = [line[len("data: ") :] for line in raw.splitlines() if line.startswith("data: ")]
     assert events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]
     for chunk in chunks:
@@ -136,37 +165,117 @@ LONG = " ".join(["salt"] * 9000)  # 9000 tokens (one per word) > 8192
 EDGE = " ".join(["salt"] * MAX_INPUT_TOKENS)  # exactly 8192 tokens
 
 REFUSED = [  # (id, path, body, status, openai exception, code)
-    ("too-long-input", "/embeddings", {"model": "text-embedding-3-small", "input": [LONG]}, 400,
-     openai.BadRequestError, None),
-    ("too-many-inputs", "/embeddings", {"model": "text-embedding-3-small", "input": ["x"] * (MAX_INPUTS + 1)}, 400,
-     openai.BadRequestError, None),
-    ("empty-string", "/embeddings", {"model": "text-embedding-3-small", "input": ""}, 400, openai.BadRequestError, None),
-    ("empty-string-in-list", "/embeddings", {"model": "text-embedding-3-small", "input": ["a", ""]}, 400,
-     openai.BadRequestError, None),
+    (
+        "too-long-input",
+        "/embeddings",
+        {"model": "text-embedding-3-small", "input": [LONG]},
+        400,
+        openai.BadRequestError,
+        None,
+    ),
+    (
+        "too-many-inputs",
+        "/embeddings",
+        {"model": "text-embedding-3-small", "input": ["x"] * (MAX_INPUTS + 1)},
+        400,
+        openai.BadRequestError,
+        None,
+    ),
+    (
+        "empty-string",
+        "/embeddings",
+        {"model": "text-embedding-3-small", "input": ""},
+        400,
+        openai.BadRequestError,
+        None,
+    ),
+    (
+        "empty-string-in-list",
+        "/embeddings",
+        {"model": "text-embedding-3-small", "input": ["a", ""]},
+        400,
+        openai.BadRequestError,
+        None,
+    ),
     ("empty-list", "/embeddings", {"model": "text-embedding-3-small", "input": []}, 400, openai.BadRequestError, None),
-    ("request-over-300k-tokens", "/embeddings", {"model": "text-embedding-3-small", "input": [EDGE] * 37}, 400,
-     openai.BadRequestError, "max_tokens_per_request"),
-    ("unknown-embedding-model", "/embeddings", {"model": "text-embedding-4", "input": "x"}, 404,
-     openai.NotFoundError, "model_not_found"),
-    ("chat-model-for-embeddings", "/embeddings", {"model": "gpt-4o-mini", "input": "x"}, 403,
-     openai.PermissionDeniedError, None),
-    ("dimensions-on-ada", "/embeddings", {"model": "text-embedding-ada-002", "input": "x", "dimensions": 1536}, 400,
-     openai.BadRequestError, None),
-    ("dimensions-too-large", "/embeddings", {"model": "text-embedding-3-small", "input": "x", "dimensions": 1537}, 400,
-     openai.BadRequestError, None),
-    ("dimensions-zero", "/embeddings", {"model": "text-embedding-3-small", "input": "x", "dimensions": 0}, 400,
-     openai.BadRequestError, None),
-    ("unknown-chat-model", "/chat/completions", {"model": "gpt-5-turbo-max", "messages": [{"role": "user", "content": "x"}]},
-     404, openai.NotFoundError, "model_not_found"),
-    ("embedding-model-for-chat", "/chat/completions",
-     {"model": "text-embedding-3-small", "messages": [{"role": "user", "content": "x"}]}, 404, openai.NotFoundError, None),
-    ("no-messages", "/chat/completions", {"model": "gpt-4o-mini", "messages": []}, 400, openai.BadRequestError,
-     "empty_array"),
+    (
+        "request-over-300k-tokens",
+        "/embeddings",
+        {"model": "text-embedding-3-small", "input": [EDGE] * 37},
+        400,
+        openai.BadRequestError,
+        "max_tokens_per_request",
+    ),
+    (
+        "unknown-embedding-model",
+        "/embeddings",
+        {"model": "text-embedding-4", "input": "x"},
+        404,
+        openai.NotFoundError,
+        "model_not_found",
+    ),
+    (
+        "chat-model-for-embeddings",
+        "/embeddings",
+        {"model": "gpt-4o-mini", "input": "x"},
+        403,
+        openai.PermissionDeniedError,
+        None,
+    ),
+    (
+        "dimensions-on-ada",
+        "/embeddings",
+        {"model": "text-embedding-ada-002", "input": "x", "dimensions": 1536},
+        400,
+        openai.BadRequestError,
+        None,
+    ),
+    (
+        "dimensions-too-large",
+        "/embeddings",
+        {"model": "text-embedding-3-small", "input": "x", "dimensions": 1537},
+        400,
+        openai.BadRequestError,
+        None,
+    ),
+    (
+        "dimensions-zero",
+        "/embeddings",
+        {"model": "text-embedding-3-small", "input": "x", "dimensions": 0},
+        400,
+        openai.BadRequestError,
+        None,
+    ),
+    (
+        "unknown-chat-model",
+        "/chat/completions",
+        {"model": "gpt-5-turbo-max", "messages": [{"role": "user", "content": "x"}]},
+        404,
+        openai.NotFoundError,
+        "model_not_found",
+    ),
+    (
+        "embedding-model-for-chat",
+        "/chat/completions",
+        {"model": "text-embedding-3-small", "messages": [{"role": "user", "content": "x"}]},
+        404,
+        openai.NotFoundError,
+        None,
+    ),
+    (
+        "no-messages",
+        "/chat/completions",
+        {"model": "gpt-4o-mini", "messages": []},
+        400,
+        openai.BadRequestError,
+        "empty_array",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("path", "body", "status", "exception", "code"), [r[1:] for r in REFUSED],
-                         ids=[r[0] for r in REFUSED])
+@pytest.mark.parametrize(
+    ("path", "body", "status", "exception", "code"), [r[1:] for r in REFUSED], ids=[r[0] for r in REFUSED]
+)
 def test_each_limit_gets_the_real_status_an_error_body_and_the_same_exception(
     validate, http, client, path, body, status, exception, code
 ) -> None:
@@ -189,7 +298,10 @@ def test_the_limits_themselves_are_accepted(http) -> None:
     assert http.post("/embeddings", json=many).status_code == 200
     at_total = [EDGE] * (MAX_REQUEST_TOKENS // MAX_INPUT_TOKENS)  # 36 x 8192 = 294,912 tokens
     assert http.post("/embeddings", json={"model": "text-embedding-3-small", "input": at_total}).status_code == 200
-    assert http.post("/embeddings", json={"model": "text-embedding-3-small", "input": "x", "dimensions": 1536}).status_code == 200
+    assert (
+        http.post("/embeddings", json={"model": "text-embedding-3-small", "input": "x", "dimensions": 1536}).status_code
+        == 200
+    )
 
 
 def test_the_messages_say_what_was_wrong(http) -> None:
@@ -205,9 +317,9 @@ def test_llamaindex_batches_by_count_not_by_tokens() -> None:
     """OpenAIEmbedding refuses embed_batch_size > 2048 itself, splits batches by count only, and passes
     the service's 400 through at once (it retries only rate limits, timeouts and server errors)."""
     import pydantic
+    from llama_index.embeddings.openai import OpenAIEmbedding
 
     import persistlab
-    from llama_index.embeddings.openai import OpenAIEmbedding
 
     with pytest.raises(pydantic.ValidationError, match="embed_batch_size"):
         OpenAIEmbedding(embed_batch_size=MAX_INPUTS + 1, api_key="sk-simulated")

@@ -12,7 +12,8 @@ from llama_index.embeddings.openai import OpenAIEmbedding
 from llama_index.llms.openai import OpenAI
 
 import persistlab
-from persistlab import backend, netguard
+from persistlab import models
+from persistlab.simulator import netguard
 
 
 def test_setup_uses_the_real_openai_classes_on_the_simulator(monkeypatch, capsys) -> None:
@@ -20,16 +21,19 @@ def test_setup_uses_the_real_openai_classes_on_the_simulator(monkeypatch, capsys
     persistlab.setup()
     assert "offline simulator" in capsys.readouterr().out
     assert isinstance(Settings.embed_model, OpenAIEmbedding) and isinstance(Settings.llm, OpenAI)
-    assert Settings.embed_model.api_base == backend.SIMULATED_API_BASE
+    assert Settings.embed_model.api_base == models.SIMULATED_API_BASE
     assert len(Settings.embed_model.get_query_embedding("salt")) == 1536
 
 
-@pytest.mark.parametrize(("model", "dimensions", "size"), [
-    ("text-embedding-3-small", None, 1536),
-    ("text-embedding-3-large", None, 3072),
-    ("text-embedding-3-large", 1024, 1024),
-    ("text-embedding-ada-002", None, 1536),
-])
+@pytest.mark.parametrize(
+    ("model", "dimensions", "size"),
+    [
+        ("text-embedding-3-small", None, 1536),
+        ("text-embedding-3-large", None, 3072),
+        ("text-embedding-3-large", 1024, 1024),
+        ("text-embedding-ada-002", None, 1536),
+    ],
+)
 def test_factory_gives_each_model_its_dimension(model: str, dimensions: int | None, size: int) -> None:
     embed = persistlab.embedding_model(model, dimensions=dimensions)
     assert embed.model_name == model
@@ -46,7 +50,7 @@ def test_factory_refuses_unknown_models_and_fixed_size_reduction() -> None:
 def test_openai_backend_without_a_key_says_what_to_set(monkeypatch) -> None:
     monkeypatch.setenv("PERSISTLAB_BACKEND", "openai")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    with pytest.raises(backend.BackendConfigError, match="set OPENAI_API_KEY"):
+    with pytest.raises(models.BackendConfigError, match="set OPENAI_API_KEY"):
         persistlab.setup(quiet=True)
 
 
@@ -66,8 +70,8 @@ def test_openai_backend_with_a_key_targets_the_real_api_and_is_blocked_here(monk
 
 def test_unknown_backend_name_is_refused(monkeypatch) -> None:
     monkeypatch.setenv("PERSISTLAB_BACKEND", "azure")
-    with pytest.raises(backend.BackendConfigError, match="PERSISTLAB_BACKEND=simulator"):
-        backend.backend_name()
+    with pytest.raises(models.BackendConfigError, match="PERSISTLAB_BACKEND=simulator"):
+        models.backend_name()
 
 
 def test_network_guard_fails_loudly_outside_loopback_only() -> None:
@@ -93,5 +97,7 @@ def test_sentence_splitter_works_offline_in_this_install() -> None:
     from llama_index.core import Document
     from llama_index.core.node_parser import SentenceSplitter
 
-    nodes = SentenceSplitter(chunk_size=64, chunk_overlap=0).get_nodes_from_documents([Document(text="Salt is old. " * 100)])
+    nodes = SentenceSplitter(chunk_size=64, chunk_overlap=0).get_nodes_from_documents(
+        [Document(text="Salt is old. " * 100)]
+    )
     assert len(nodes) > 1

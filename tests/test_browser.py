@@ -36,9 +36,9 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from persistlab import progress
-from persistlab.notebooks import NOTEBOOK_ENV
-from persistlab.quiz import Quiz
+from persistlab.learning import progress
+from persistlab.learning.quiz import Quiz
+from persistlab.maintainers.notebooks import NOTEBOOK_ENV
 
 pytestmark = pytest.mark.browser
 
@@ -193,9 +193,7 @@ def jupyter(chromium: Path) -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="persistlab-browser-", ignore_cleanup_errors=True) as tmp:
         tmp_dir = Path(tmp)
         root_dir = tmp_dir / "lessons"
-        shutil.copytree(
-            ROOT / "lessons", root_dir, ignore=shutil.ignore_patterns("storage", ".ipynb_checkpoints")
-        )
+        shutil.copytree(ROOT / "lessons", root_dir, ignore=shutil.ignore_patterns("storage", ".ipynb_checkpoints"))
         for notebook in root_dir.glob("*.ipynb"):
             clear_outputs(notebook)
         server = Server(
@@ -219,7 +217,10 @@ def jupyter(chromium: Path) -> Iterator[Server]:
             progress.PROGRESS_FILE_ENV: str(server.progress_file),
         }
         command = [
-            sys.executable, "-m", "jupyter", "lab",
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
             "--no-browser",
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={server.url.rsplit(':', 1)[1]}",

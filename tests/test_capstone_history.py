@@ -2,7 +2,7 @@
 of every step, an embedding failure mid-sync, damaged folders and changed settings.
 
 After every step a reader's view of the live version (``open_live_index``) must be consistent
-(:func:`persistlab.consistency.check_consistent`) and hold exactly the old or the new documents; the meter must
+(:func:`persistlab.grading.consistency.check_consistent`) and hold exactly the old or the new documents; the meter must
 show exactly what the step should cost; a refusal must cost nothing and change no file.
 """
 
@@ -13,18 +13,25 @@ import shutil
 from pathlib import Path
 
 import pytest
+from histories import (
+    FIRST_SPLITTER,
+    CrashRecipe,
+    Recipe,
+    chunks,
+    crash_at_every_write,
+    documents_from,
+    run_history,
+    script,
+)
 from llama_index.core import Settings
 from llama_index.core.node_parser import SentenceSplitter
+from notebook_recipes import recipes
 
 import persistlab
-from histories import (
-    FIRST_SPLITTER, CrashRecipe, Recipe, chunks, crash_at_every_write, documents_from, run_history, script,
-)
-from notebook_recipes import recipes
-from persistlab import faults
-from persistlab.consistency import check_consistent
-from persistlab.crashpoints import InjectedCrash, crash_at_write
 from persistlab.grading import tree_digest
+from persistlab.grading.consistency import check_consistent
+from persistlab.grading.crashpoints import InjectedCrash, crash_at_write
+from persistlab.simulator import faults
 
 LESSON = Path(__file__).resolve().parents[1] / "lessons" / "11_production_startup.ipynb"
 MAX_WRITES = 40  # far more than one start-up makes; the test checks that the last crash point did not fire
@@ -60,17 +67,23 @@ def holds(folder: Path, documents: list, splitter: object) -> bool:
 def test_start_index_survives_the_history(tmp_path: Path) -> None:
     """Build, restart, two edits, an addition, a deletion, and a chunking change made on purpose."""
     ns = restart()
-    recipe = Recipe("lesson 11 start_index",
-                    lambda docs, folder, splitter: ns["start_index"](docs, folder, Settings.embed_model, splitter,
-                                                                     new_settings=True),
-                    lambda folder, splitter: ns["open_live_index"](folder, Settings.embed_model, splitter))
+    recipe = Recipe(
+        "lesson 11 start_index",
+        lambda docs, folder, splitter: ns["start_index"](
+            docs, folder, Settings.embed_model, splitter, new_settings=True
+        ),
+        lambda folder, splitter: ns["open_live_index"](folder, Settings.embed_model, splitter),
+    )
     assert run_history(recipe, tmp_path).passed[-1] == "change chunking"
 
 
 def test_a_crash_at_every_write_of_every_step_leaves_the_old_or_the_new_index(tmp_path: Path) -> None:
-    recipe = CrashRecipe("start_index", lambda docs, folder, splitter: start(folder, docs, splitter, new_settings=True),
-                         lambda folder, docs, splitter: holds(folder, docs, splitter),
-                         ordinary=lambda docs, folder, splitter: start(folder, docs, splitter))
+    recipe = CrashRecipe(
+        "start_index",
+        lambda docs, folder, splitter: start(folder, docs, splitter, new_settings=True),
+        lambda folder, docs, splitter: holds(folder, docs, splitter),
+        ordinary=lambda docs, folder, splitter: start(folder, docs, splitter),
+    )
     outcomes = crash_at_every_write(recipe, tmp_path, MAX_WRITES)
     changing = [s for s in script()[1:] if s.name != "restart, nothing changed"]
     assert set(outcomes) == {s.name for s in changing}, f"a step that changes something wrote nothing: {outcomes}"
@@ -80,7 +93,8 @@ def test_a_crash_at_every_write_of_every_step_leaves_the_old_or_the_new_index(tm
 
 
 def test_an_embedding_failure_mid_sync_keeps_the_old_version_and_the_next_start_pays_only_the_changes(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     steps = script()
     texts = steps[0].texts
     start(tmp_path, documents_from(texts), FIRST_SPLITTER)
@@ -104,6 +118,7 @@ def files(folder: Path) -> dict[str, str]:
 
 def damages(folder: Path) -> dict[str, Path]:
     """Copies of ``folder`` damaged in the ways lesson 11 refuses."""
+
     def copy(name: str) -> tuple[Path, Path]:
         target = folder.parent / name
         shutil.copytree(folder, target)
@@ -129,7 +144,8 @@ def damages(folder: Path) -> dict[str, Path]:
 
 
 def test_damaged_folders_and_changed_settings_are_refused_at_no_cost_and_a_change_made_on_purpose_builds_beside(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     ns = restart()
     documents = documents_from(script()[0].texts)
     folder = tmp_path / "index"
@@ -139,12 +155,17 @@ def test_damaged_folders_and_changed_settings_are_refused_at_no_cost_and_a_chang
         with persistlab.metered() as paid, pytest.raises(RuntimeError) as refused:
             start(damaged, documents, FIRST_SPLITTER)
         assert type(refused.value).__name__ == "DamagedIndex", (what, refused.value)
-        assert str(damaged) in str(refused.value) and "move the folder away" in str(refused.value), (what, refused.value)
+        assert str(damaged) in str(refused.value) and "move the folder away" in str(refused.value), (
+            what,
+            refused.value,
+        )
         assert paid.requests == 0 and files(damaged) == before, f"{what}: the refusal cost or changed something"
 
-    changes = {"another model": (persistlab.embedding_model("text-embedding-3-large", dimensions=64), FIRST_SPLITTER),
-               "another dimension": (persistlab.embedding_model(dimensions=128), FIRST_SPLITTER),
-               "another chunking": (Settings.embed_model, SentenceSplitter(chunk_size=64, chunk_overlap=10))}
+    changes = {
+        "another model": (persistlab.embedding_model("text-embedding-3-large", dimensions=64), FIRST_SPLITTER),
+        "another dimension": (persistlab.embedding_model(dimensions=128), FIRST_SPLITTER),
+        "another chunking": (Settings.embed_model, SentenceSplitter(chunk_size=64, chunk_overlap=10)),
+    }
     before = files(folder)
     for what, (model, splitter) in changes.items():
         with persistlab.metered() as paid, pytest.raises(ValueError, match="new_settings=True") as refused:

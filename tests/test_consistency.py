@@ -7,12 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+from histories import shared_stores_update
 from llama_index.core import Document, Settings, StorageContext, VectorStoreIndex, load_index_from_storage
 from llama_index.core.node_parser import SentenceSplitter
 
 import persistlab
-from histories import shared_stores_update
-from persistlab.consistency import check_consistent
+from persistlab.grading.consistency import check_consistent
 from persistlab.stores import NumpyVectorStore
 
 SPLITTER = SentenceSplitter(chunk_size=512, chunk_overlap=20)
@@ -31,7 +31,9 @@ FIRST = docs(garum="Garum is a fermented fish sauce of ancient Rome.", kimchi="K
 
 
 def reload(folder: Path) -> VectorStoreIndex:
-    return load_index_from_storage(StorageContext.from_defaults(persist_dir=str(folder)), embed_model=Settings.embed_model)
+    return load_index_from_storage(
+        StorageContext.from_defaults(persist_dir=str(folder)), embed_model=Settings.embed_model
+    )
 
 
 def test_a_correct_index_passes(tmp_path: Path) -> None:
@@ -47,7 +49,9 @@ def test_a_correct_index_passes(tmp_path: Path) -> None:
 
 def test_shared_docstore_pipeline_is_caught(tmp_path: Path) -> None:
     shared_stores_update(FIRST, tmp_path, SPLITTER)
-    with pytest.raises(AssertionError, match=r"docstore holds 4 entries: .* in the docstore only: 'garum.md', 'kimchi.md'"):
+    with pytest.raises(
+        AssertionError, match=r"docstore holds 4 entries: .* in the docstore only: 'garum.md', 'kimchi.md'"
+    ):
         check_consistent(reload(tmp_path), FIRST, splitter=SPLITTER, hashes=None)  # the pipeline's Documents
     current = FIRST
     for extra in [" It was sold in amphorae.", " Pompeii had garum workshops."]:
@@ -57,13 +61,14 @@ def test_shared_docstore_pipeline_is_caught(tmp_path: Path) -> None:
     with pytest.raises(AssertionError, match=r"the index lists 4 node ids but the vector store holds 2 vectors"):
         check_consistent(index, current, splitter=SPLITTER, hashes=None)
     with pytest.raises(ValueError, match=r"doc_id .* not found"):
-        index.ref_doc_info  # what a learner would meet
+        index.ref_doc_info  # noqa: B018 (the read raises) what a learner would meet
 
 
 def test_from_vector_store_loses_the_document_hashes(tmp_path: Path) -> None:
     store = NumpyVectorStore()
-    index = VectorStoreIndex.from_documents(FIRST, storage_context=StorageContext.from_defaults(vector_store=store),
-                                            transformations=[SPLITTER])
+    index = VectorStoreIndex.from_documents(
+        FIRST, storage_context=StorageContext.from_defaults(vector_store=store), transformations=[SPLITTER]
+    )
     check_consistent(index, FIRST, splitter=SPLITTER)  # from_documents kept each document's hash
     reopened = VectorStoreIndex.from_vector_store(store, embed_model=Settings.embed_model)
     check_consistent(reopened, FIRST, splitter=SPLITTER, hashes=None)  # the vectors and texts are all there
@@ -83,8 +88,9 @@ def test_deleted_and_missing_documents_are_named(tmp_path: Path) -> None:
 
 def test_a_hash_left_by_a_deleted_document_is_named() -> None:
     """A store that keeps the text (Chroma, NumpyVectorStore): delete_ref_doc removes the nodes, not the hash."""
-    index = VectorStoreIndex.from_documents(FIRST, storage_context=StorageContext.from_defaults(
-        vector_store=NumpyVectorStore()), transformations=[SPLITTER])
+    index = VectorStoreIndex.from_documents(
+        FIRST, storage_context=StorageContext.from_defaults(vector_store=NumpyVectorStore()), transformations=[SPLITTER]
+    )
     index.delete_ref_doc("kimchi.md")
     check_consistent(index, FIRST[:1], splitter=SPLITTER, hashes=None)  # the nodes are right
     with pytest.raises(AssertionError, match=r"still holds the hash of deleted documents 'kimchi.md'"):

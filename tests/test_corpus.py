@@ -1,4 +1,4 @@
-"""Tests for persistlab.corpus: the hand-written corpus, its questions, and the synthetic generator."""
+"""Tests for persistlab.learning.corpus: the hand-written corpus, its questions, and the synthetic generator."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from persistlab import corpus
+from persistlab.learning import corpus
 
 SRC_DIR = Path(corpus.__file__).resolve().parents[1]
 
@@ -125,7 +125,7 @@ def test_synthetic_is_deterministic_within_a_process():
 
 def test_synthetic_is_deterministic_across_processes():
     code = (
-        "import hashlib; from persistlab.corpus import iter_synthetic_texts; "
+        "import hashlib; from persistlab.learning.corpus import iter_synthetic_texts; "
         "print(hashlib.sha256('\\n'.join(iter_synthetic_texts(500, 3, 40)).encode()).hexdigest())"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(SRC_DIR), os.environ.get("PYTHONPATH")]))}

@@ -1,4 +1,4 @@
-"""The course folder (persistlab.coursedir) and the gradebook helpers, on folders and gradebooks built here (seconds)."""
+"""The course folder (persistlab.classroom.course) and the gradebook helpers, on folders and gradebooks built here (seconds)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from persistlab.classroom import _notes, _zero
-from persistlab.coursedir import ClassroomError, Course, readable_notebook
-from persistlab.graded_run import KERNEL_DIED, NOT_RUN
+from persistlab.classroom.course import ClassroomError, Course, readable_notebook
+from persistlab.classroom.cycle import _notes, _zero
+from persistlab.classroom.graded_env import KERNEL_DIED, NOT_RUN
 
 NOTEBOOK = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
 
@@ -27,8 +27,11 @@ def _course(tmp_path: Path, config: str = "") -> Path:
 
 
 def test_load_reads_folder_names_and_makes_a_relative_database_absolute(tmp_path: Path) -> None:
-    root = _course(tmp_path, 'c.CourseDirectory.submitted_directory = "handed_in"\n'
-                             'c.CourseDirectory.db_url = "sqlite:///grades/gb.db"\nc.CourseDirectory.course_id = "pl"\n')
+    root = _course(
+        tmp_path,
+        'c.CourseDirectory.submitted_directory = "handed_in"\n'
+        'c.CourseDirectory.db_url = "sqlite:///grades/gb.db"\nc.CourseDirectory.course_id = "pl"\n',
+    )
     course = Course.load(root)
     assert (course.submitted, course.autograded, course.course_id) == ("handed_in", "autograded", "pl")
     assert course.db_url == f"sqlite:///{root.resolve() / 'grades' / 'gb.db'}"
@@ -92,7 +95,9 @@ def _released(course: Course) -> None:
 
 
 def test_knows_and_zero_give_every_test_of_a_submission_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # nbgrader runs alembic
+    monkeypatch.setenv(
+        "PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    )  # nbgrader runs alembic
     course = Course.load(_course(tmp_path))
     assert not course.knows("ex_a")  # no gradebook yet
     _released(course)
@@ -101,7 +106,9 @@ def test_knows_and_zero_give_every_test_of_a_submission_zero(tmp_path: Path, mon
     with course.gradebook() as gb:
         grades = gb.find_submission_notebook("ex_a", "ex_a", "ada").grades
         assert sorted((g.name, g.auto_score, g.needs_manual_grade) for g in grades) == [
-            ("test_one", 0, False), ("test_two", 0, False)]
+            ("test_one", 0, False),
+            ("test_two", 0, False),
+        ]
         assert gb.find_submission("ex_a", "ada").max_score == 5
 
 
@@ -111,8 +118,12 @@ def test_notes_name_dead_kernels_later_cells_and_restored_tests(tmp_path: Path) 
         {"cell_type": "code", "source": "x = 1", "metadata": {}, "outputs": []},
         {"cell_type": "code", "source": "os._exit(1)", "metadata": {}, "outputs": [error(KERNEL_DIED)]},
         {"cell_type": "code", "source": "y", "metadata": {}, "outputs": [error(NOT_RUN)]},
-        {"cell_type": "code", "source": "# was missing from the submission. It was added back by nbgrader",
-         "metadata": {"nbgrader": {"grade_id": "test_one"}}, "outputs": [error(NOT_RUN)]},
+        {
+            "cell_type": "code",
+            "source": "# was missing from the submission. It was added back by nbgrader",
+            "metadata": {"nbgrader": {"grade_id": "test_one"}},
+            "outputs": [error(NOT_RUN)],
+        },
     ]
     (tmp_path / "ex_a.ipynb").write_text(json.dumps({**NOTEBOOK, "cells": cells}), encoding="utf-8")
     assert _notes(tmp_path) == ["kernel died in cell 1", "test_one was deleted and restored", "2 later cell(s) not run"]

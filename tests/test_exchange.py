@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 import submissions
-from persistlab.hidden import html_text
-from persistlab.notebooks import NOTEBOOK_ENV
+
+from persistlab.classroom.hidden import html_text
+from persistlab.maintainers.notebooks import NOTEBOOK_ENV
 
 pytestmark = pytest.mark.nbgrader
 
@@ -47,19 +47,32 @@ WORK = {"a": "solution", "b": "hostile_reads_secrets"}  # learner -> reference s
 LOCK = REPO / "requirements-lab.lock"  # what learners and instructors need (course.py setup lab)
 CHECKOUT = ("pyproject.toml", "README.md", "LICENSE", "src", "data")  # the part of a checkout the package needs
 UV = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
-IMPORTED = ("nbgrader.apps", "ipykernel.kernelapp", "persistlab.cli", "persistlab.nbgrader_plugins",
-            "persistlab.nbgrader_preprocessors", "persistlab.grading", "persistlab.quiz", "llama_index.core",
-            "llama_index.embeddings.openai", "llama_index.llms.openai")
+IMPORTED = (
+    "nbgrader.apps",
+    "ipykernel.kernelapp",
+    "persistlab.cli",
+    "persistlab.classroom.nbgrader_config",
+    "persistlab.classroom.preprocessors",
+    "persistlab.grading",
+    "persistlab.learning.quiz",
+    "llama_index.core",
+    "llama_index.embeddings.openai",
+    "llama_index.llms.openai",
+)
 """What the exchange cycle's processes import: nbgrader's commands, the grading kernels, the exercise."""
 MINOR = f"python{sys.version_info.major}.{sys.version_info.minor}"  # the uv cache holds this version's wheels
 
 if not hasattr(os, "geteuid") or os.geteuid() != 0:
-    pytest.skip("creating the instructor's and learners' Unix accounts needs root (CI runs as root)", allow_module_level=True)
+    pytest.skip(
+        "creating the instructor's and learners' Unix accounts needs root (CI runs as root)", allow_module_level=True
+    )
 if not shutil.which("useradd") or not shutil.which("runuser"):
     pytest.skip("useradd and runuser (util-linux, passwd) are needed to make the accounts", allow_module_level=True)
 if UV is None:
-    pytest.skip("uv (course.py setup puts it in .venv/bin) is needed to build the accounts' environment offline",
-                allow_module_level=True)
+    pytest.skip(
+        "uv (course.py setup puts it in .venv/bin) is needed to build the accounts' environment offline",
+        allow_module_level=True,
+    )
 
 
 @dataclass
@@ -74,13 +87,35 @@ class Account:
 
     def run(self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True) -> str:
         """Run a command as this account, with umask 077 and a clean environment (plus ``env``)."""
-        base = {"HOME": str(self.home), "USER": self.name, "LOGNAME": self.name, "LANG": "C.UTF-8",
-                "PATH": f"{self.bin_dir}{os.pathsep}/usr/bin:/bin", "PYTHONUNBUFFERED": "1", **NOTEBOOK_ENV, **(env or {})}
-        command = ["runuser", "-u", self.name, "--", "env", "-i", *(f"{k}={v}" for k, v in base.items()),
-                   "sh", "-c", 'umask 077 && cd "$0" && exec "$@"', str(cwd or self.home), *args]
+        base = {
+            "HOME": str(self.home),
+            "USER": self.name,
+            "LOGNAME": self.name,
+            "LANG": "C.UTF-8",
+            "PATH": f"{self.bin_dir}{os.pathsep}/usr/bin:/bin",
+            "PYTHONUNBUFFERED": "1",
+            **NOTEBOOK_ENV,
+            **(env or {}),
+        }
+        command = [
+            "runuser",
+            "-u",
+            self.name,
+            "--",
+            "env",
+            "-i",
+            *(f"{k}={v}" for k, v in base.items()),
+            "sh",
+            "-c",
+            'umask 077 && cd "$0" && exec "$@"',
+            str(cwd or self.home),
+            *args,
+        ]
         done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
         if check:
-            assert done.returncode == 0, f"{self.name}: {' '.join(args)} exited {done.returncode}:\n{done.stdout[-4000:]}"
+            assert done.returncode == 0, (
+                f"{self.name}: {' '.join(args)} exited {done.returncode}:\n{done.stdout[-4000:]}"
+            )
         return done.stdout
 
     def nbgrader(self, *args: str, **kwargs) -> str:
@@ -99,8 +134,11 @@ class Classroom:
 
 
 def _make_account(name: str, home: Path, exchange: Path, bin_dir: Path) -> Account:
-    subprocess.run(["useradd", "--create-home", "--home-dir", str(home), "--shell", "/bin/sh", "--user-group", name],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["useradd", "--create-home", "--home-dir", str(home), "--shell", "/bin/sh", "--user-group", name],
+        check=True,
+        capture_output=True,
+    )
     home.chmod(0o700)
     config = home / ".jupyter" / "nbgrader_config.py"  # the account's own config: where the exchange is
     config.parent.mkdir()
@@ -121,17 +159,26 @@ def _python_for_everyone(account: Account) -> Path:
         if out == str(sys.version_info[:2]):
             return python
         tried.append(f"{python}: {out[-200:]!r}")
-    pytest.skip(f"no {MINOR} that other accounts can run, for their shared environment ({'; '.join(tried)}); "
-                f"the uv cache holds wheels for {MINOR} only, so it must be that version, outside /root")
+    pytest.skip(
+        f"no {MINOR} that other accounts can run, for their shared environment ({'; '.join(tried)}); "
+        f"the uv cache holds wheels for {MINOR} only, so it must be that version, outside /root"
+    )
 
 
 def _uv(*args: object) -> None:
     """Run uv from the cache set-up filled, making files every account can read. The lock pins some packages
     by exact Python version (soupsieve 2.10 below 3.11.5, 4.1.3 above): what this interpreter needs and
     set-up's did not is then fetched from PyPI."""
+
     def run(*offline: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([UV, *map(str, args), *offline, "--quiet"], capture_output=True, text=True, umask=0o022,
-                              env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
+        return subprocess.run(
+            [UV, *map(str, args), *offline, "--quiet"],
+            capture_output=True,
+            text=True,
+            umask=0o022,
+            env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+        )
+
     done = run("--offline")
     if done.returncode and "Network connectivity is disabled" in done.stderr:
         done = run()
@@ -155,8 +202,17 @@ def _build_shared_environment(checkout: Path, python: Path) -> Path:
     # ... except llama-index-core: nltk refuses to read multiply-linked data files (its sentence splitter's punkt).
     core = re.search(r"^llama-index-core==\S+", LOCK.read_text(), re.M)
     assert core, f"{LOCK.name} pins no llama-index-core"
-    _uv("pip", "install", "--python", target, "--no-deps", "--link-mode=copy", "--reinstall-package",
-        "llama-index-core", core.group())
+    _uv(
+        "pip",
+        "install",
+        "--python",
+        target,
+        "--no-deps",
+        "--link-mode=copy",
+        "--reinstall-package",
+        "llama-index-core",
+        core.group(),
+    )
     # Editable, as course.py setup installs it; built by the lock's setuptools, so nothing is downloaded.
     _uv("pip", "install", "--python", target, "--no-deps", "--no-build-isolation", "--link-mode=copy", "-e", checkout)
     # Bytecode for what the cycle imports, written now by the environment's owner: the accounts cannot write
@@ -245,8 +301,15 @@ def classroom() -> Iterator[Classroom]:
         probes = json.loads(b.run(b.python, "-c", PROBE, json.dumps(targets)).strip().splitlines()[-1])
 
         instructor.nbgrader("collect", EXERCISE, cwd=course)
-        graded = instructor.run(instructor.python, "-m", "persistlab.cli", "autograde", EXERCISE, cwd=course,
-                                env={"OPENAI_API_KEY": FAKE_KEY, "PERSISTLAB_BACKEND": "openai"})
+        graded = instructor.run(
+            instructor.python,
+            "-m",
+            "persistlab.cli",
+            "autograde",
+            EXERCISE,
+            cwd=course,
+            env={"OPENAI_API_KEY": FAKE_KEY, "PERSISTLAB_BACKEND": "openai"},
+        )
         instructor.run(instructor.python, "-m", "persistlab.cli", "feedback", EXERCISE, cwd=course)
         instructor.nbgrader("release_feedback", EXERCISE, cwd=course)
         for learner in learners.values():
@@ -288,11 +351,15 @@ def test_learners_fetch_their_feedback_without_hidden_tests_or_rubric(classroom:
     solution = REPO / "solutions" / EXERCISE / f"{EXERCISE}.ipynb"
     release = classroom.course / "exercises" / EXERCISE / f"{EXERCISE}.ipynb"
     # Hidden lines that the release does not show (the visible part of a test may share a line with the hidden part).
-    public = {line.strip().strip("- ") for cell in submissions.cells(release) for line in "".join(cell["source"]).split("\n")}
+    public = {
+        line.strip().strip("- ") for cell in submissions.cells(release) for line in "".join(cell["source"]).split("\n")
+    }
     secret = set()
     for cell in submissions.cells(solution):
         _, _, hidden = "".join(cell["source"]).partition("### BEGIN HIDDEN TESTS")
-        secret |= {line.strip().strip("- ") for line in hidden.split("\n") if len(line.strip()) > 20 and "HIDDEN" not in line}
+        secret |= {
+            line.strip().strip("- ") for line in hidden.split("\n") if len(line.strip()) > 20 and "HIDDEN" not in line
+        }
     secret -= public
     assert len(secret) > 20, secret  # the check has something to find
     for learner in classroom.learners.values():

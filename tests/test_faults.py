@@ -8,8 +8,8 @@ import openai
 import pytest
 
 import persistlab
-from persistlab import faults, simulator
 from persistlab.grading import counting_embedding_model
+from persistlab.simulator import faults, service
 
 TEXTS = ["salt cures ham", "ice keeps fish", "jam is boiled fruit", "smoke dries meat"]
 
@@ -33,21 +33,31 @@ def test_one_rate_limit_is_retried_by_the_openai_client_and_counted_apart(embed)
 
 def test_an_outage_multiplies_attempts_by_both_retry_layers(embed) -> None:
     # max_retries=2: the openai client sends each call 3 times, LlamaIndex's tenacity makes 2 calls.
-    with faults.inject("rate_limit", after=1) as plan, persistlab.metered() as m, \
-            pytest.raises(openai.RateLimitError, match="Rate limit reached for text-embedding-3-small"):
+    with (
+        faults.inject("rate_limit", after=1) as plan,
+        persistlab.metered() as m,
+        pytest.raises(openai.RateLimitError, match="Rate limit reached for text-embedding-3-small"),
+    ):
         embed.get_text_embedding_batch(TEXTS[:1])
     assert len(plan.injected) == 6
     assert (m.requests, m.failed_requests, m.retries) == (0, 6, 4)  # the outer retries start a fresh count
 
 
-@pytest.mark.parametrize(("kind", "exception"), [
-    ("rate_limit", openai.RateLimitError),
-    ("server_error", openai.InternalServerError),
-    ("timeout", openai.APITimeoutError),
-])
+@pytest.mark.parametrize(
+    ("kind", "exception"),
+    [
+        ("rate_limit", openai.RateLimitError),
+        ("server_error", openai.InternalServerError),
+        ("timeout", openai.APITimeoutError),
+    ],
+)
 def test_each_kind_raises_the_openai_class_of_the_real_failure(kind: str, exception: type) -> None:
-    client = openai.OpenAI(api_key="sk-simulated", base_url="https://sim.invalid/v1", max_retries=0,
-                           http_client=httpx.Client(transport=simulator.SimulatorTransport(faults.intercept)))
+    client = openai.OpenAI(
+        api_key="sk-simulated",
+        base_url="https://sim.invalid/v1",
+        max_retries=0,
+        http_client=httpx.Client(transport=service.SimulatorTransport(faults.intercept)),
+    )
     with faults.inject(kind, on=[1]), pytest.raises(exception):
         client.embeddings.create(model="text-embedding-3-small", input="salt")
     with faults.inject(kind, on=[1], endpoint="chat"), pytest.raises(exception):

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import submissions
-from persistlab import kernelfork
+
+from persistlab.classroom import kernels
 
 pytestmark = pytest.mark.nbgrader
 
@@ -43,13 +43,15 @@ EXERCISES = sorted(p.name for p in (REPO / "solutions").iterdir() if (p / f"{p.n
 FIRST = "01_persist_and_reload"
 # Per cell. Forked kernels: slowest real cell 2.9 s with 2 busy loops beside at nice -n 10 (06's crash test), 2.1 s
 # in the whole suite; the two endless loops wait it out. Unforked, the import cell alone is 3.6 CPU s (36 s under load).
-TIMEOUT_S = 12 if kernelfork.forking_enabled() else 30
+TIMEOUT_S = 12 if kernels.forking_enabled() else 30
 COLLECTED_BY_ZIP = FIRST  # this exercise's submissions arrive as an LMS zip, the others are copied in
 FAKE_KEY = "sk-instructors-key-must-not-reach-submissions"
 
 
-FEEDBACK_CASES = {FIRST: ("cached_index", "forgot_to_persist"),
-                  "02_embedding_mismatch": ("check_after_load", "unsafe_version_folder")}
+FEEDBACK_CASES = {
+    FIRST: ("cached_index", "forgot_to_persist"),
+    "02_embedding_mismatch": ("check_after_load", "unsafe_version_folder"),
+}
 """Submissions whose feedback pages are checked for a hidden test's message (and the base of the structural ones)."""
 
 
@@ -68,7 +70,10 @@ def student(name: str) -> str:
 
 def persistlab(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "persistlab.cli", *args], cwd=cwd, capture_output=True, text=True,
+        [sys.executable, "-m", "persistlab.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
         env={**os.environ, **(env or {})},
     )
 
@@ -80,7 +85,10 @@ def ok(result: subprocess.CompletedProcess[str]) -> str:
 
 def paths(course: Path, exercise: str) -> tuple[Path, Path]:
     """The source notebook of an exercise and its release."""
-    return (course / "solutions" / exercise / f"{exercise}.ipynb", course / "exercises" / exercise / f"{exercise}.ipynb")
+    return (
+        course / "solutions" / exercise / f"{exercise}.ipynb",
+        course / "exercises" / exercise / f"{exercise}.ipynb",
+    )
 
 
 def grades(course: Path, exercises: list[str]) -> dict[tuple[str, str], dict[str, float | None]]:
@@ -120,8 +128,12 @@ def _structural(course: Path) -> dict[str, dict[str, float]]:
     write("unreadable-notebook", json.dumps(nb)[:500])  # cut off mid-upload
     write("missing-notebook", nb).rename(folder / "missing-notebook" / FIRST / "Untitled.ipynb")
     zero = {k: 0.0 for k in base.expected}
-    return {"tests-deleted": base.expected, "tests-edited": base.expected,
-            "unreadable-notebook": zero, "missing-notebook": zero}
+    return {
+        "tests-deleted": base.expected,
+        "tests-edited": base.expected,
+        "unreadable-notebook": zero,
+        "missing-notebook": zero,
+    }
 
 
 @dataclass
@@ -165,8 +177,18 @@ def _grade(tmp_path_factory: pytest.TempPathFactory, part: str) -> Graded:
         collected = ok(persistlab("collect", str(lms_zip), COLLECTED_BY_ZIP, cwd=course))
     if FIRST in exercises:
         structural = _structural(course)
-    output = ok(persistlab("autograde", "--all", "--jobs", "2", "--timeout", str(TIMEOUT_S), cwd=course,
-                           env={"OPENAI_API_KEY": FAKE_KEY, "PERSISTLAB_BACKEND": "openai"}))
+    output = ok(
+        persistlab(
+            "autograde",
+            "--all",
+            "--jobs",
+            "2",
+            "--timeout",
+            str(TIMEOUT_S),
+            cwd=course,
+            env={"OPENAI_API_KEY": FAKE_KEY, "PERSISTLAB_BACKEND": "openai"},
+        )
+    )
     return Graded(course, exercises, collected or "", output, grades(course, exercises), structural or {})
 
 
@@ -181,12 +203,15 @@ def graded(graded_first: Graded) -> Graded:
     return graded_first
 
 
-
-
 def test_collect_files_each_submission_under_its_student(graded: Graded) -> None:
     expected = sorted(student(n) for n in nbgrader_names(COLLECTED_BY_ZIP))
-    assert f"collected {len(expected)} submission(s) of {COLLECTED_BY_ZIP}: {', '.join(expected)}" in graded.collect_output
-    assert "skipped lms_download/submissions/latecomer_1003_2004_Untitled.ipynb: its name does not follow" in graded.collect_output
+    assert (
+        f"collected {len(expected)} submission(s) of {COLLECTED_BY_ZIP}: {', '.join(expected)}" in graded.collect_output
+    )
+    assert (
+        "skipped lms_download/submissions/latecomer_1003_2004_Untitled.ipynb: its name does not follow"
+        in graded.collect_output
+    )
     for who in expected:
         assert (graded.course / "submitted" / who / COLLECTED_BY_ZIP / f"{COLLECTED_BY_ZIP}.ipynb").is_file()
     assert not (graded.course / "submitted" / "latecomer").exists()
@@ -222,7 +247,10 @@ def test_deleted_and_edited_test_cells_are_restored_and_run(graded: Graded) -> N
     graded_nb = graded.course / "autograded" / "tests-deleted" / FIRST / f"{FIRST}.ipynb"
     restored = [c for c in json.loads(graded_nb.read_text())["cells"] if c["metadata"].get("nbgrader", {}).get("grade")]
     assert len(restored) == len(submissions.points(paths(graded.course, FIRST)[0]))
-    assert re.search(rf"{FIRST}\s+tests-deleted\s+graded\s+7/11\s+2\s+persist_writes_files was deleted and restored", graded.autograde_output)
+    assert re.search(
+        rf"{FIRST}\s+tests-deleted\s+graded\s+7/11\s+2\s+persist_writes_files was deleted and restored",
+        graded.autograde_output,
+    )
 
 
 def test_unreadable_or_missing_notebook_scores_zero_and_is_reported(graded: Graded) -> None:
@@ -236,8 +264,12 @@ def test_unreadable_or_missing_notebook_scores_zero_and_is_reported(graded: Grad
 def test_endless_loops_and_dead_kernels_cost_only_their_own_cells(graded: Graded) -> None:
     out = graded.autograde_output
     assert re.search(r"hostile-infinite-loop\s+graded\s+2/11\s+2\s+timed out in cell \d+$", out, re.M), out
-    assert re.search(r"hostile-loop-ignores-interrupt\s+graded\s+2/11\s+2\s+timed out in cell \d+; \d+ later cell\(s\) not run", out), out
-    assert re.search(r"hostile-kernel-dies\s+graded\s+2/11\s+2\s+kernel died in cell \d+; \d+ later cell\(s\) not run", out), out
+    assert re.search(
+        r"hostile-loop-ignores-interrupt\s+graded\s+2/11\s+2\s+timed out in cell \d+; \d+ later cell\(s\) not run", out
+    ), out
+    assert re.search(
+        r"hostile-kernel-dies\s+graded\s+2/11\s+2\s+kernel died in cell \d+; \d+ later cell\(s\) not run", out
+    ), out
     assert not re.search(r"^\S+\s+\S+\s+failed\s", out, re.M), out
 
 
@@ -288,7 +320,9 @@ def feedback_first(graded_first: Graded) -> list[Path]:
     return _feedback(graded_first)
 
 
-def test_feedback_never_shows_hidden_tests_but_keeps_their_messages(graded_first: Graded, feedback_first: list[Path]) -> None:
+def test_feedback_never_shows_hidden_tests_but_keeps_their_messages(
+    graded_first: Graded, feedback_first: list[Path]
+) -> None:
     check_feedback(graded_first, feedback_first, "first")
 
 
@@ -330,7 +364,7 @@ def test_plain_html_of_a_graded_notebook_would_leak_hidden_tests(graded: Graded)
     """What the feedback test guards against (nbgrader issue #917): shown here, so that test can fail."""
     from nbconvert import HTMLExporter
 
-    from persistlab.classroom import leaked_lines
+    from persistlab.classroom.cycle import leaked_lines
 
     graded_nb = graded.course / "autograded" / "solution" / FIRST / f"{FIRST}.ipynb"
     page = graded.course / "plain.html"
@@ -363,7 +397,9 @@ def test_learner_self_check_scores_the_visible_tests(graded: Graded, tmp_path: P
     solution, release = paths(graded.course, FIRST)
     notebook = tmp_path / FIRST / f"{FIRST}.ipynb"
     notebook.parent.mkdir()
-    notebook.write_text(json.dumps(submissions.build(submissions.load(FIRST, "forgot_to_persist", solution), release, solution)))
+    notebook.write_text(
+        json.dumps(submissions.build(submissions.load(FIRST, "forgot_to_persist", solution), release, solution))
+    )
     before = notebook.read_bytes()
     progress = tmp_path / "progress.json"
     result = persistlab("check", str(notebook), cwd=tmp_path, env={"PERSISTLAB_PROGRESS_FILE": str(progress)})

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import forked_grading
+import pytest
 import submissions
 from test_grading import EXERCISES, REPO, through_nbgrader
 
@@ -48,4 +47,3 @@ def test_reference_submission_gets_exactly_its_points(forked: dict, exercise: st
     patch = submissions.load(exercise, name, solution(exercise))
     assert result.error is None, result.error
     assert result.points == patch.expected, f"{patch.summary}\nfailures: {result.failures}"
-

@@ -8,10 +8,21 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from test_grading import (
-    PARTS, TIMEOUT_S, Graded, _feedback, _grade, check_export, check_feedback, check_reference_submission, grades,
-    nbgrader_names, ok, persistlab, reference_cases, student,
+    PARTS,
+    TIMEOUT_S,
+    Graded,
+    _feedback,
+    _grade,
+    check_export,
+    check_feedback,
+    check_reference_submission,
+    grades,
+    nbgrader_names,
+    ok,
+    persistlab,
+    reference_cases,
+    student,
 )
 
 pytestmark = pytest.mark.nbgrader
@@ -34,7 +45,9 @@ def test_reference_submission_gets_exactly_its_points(graded_rest: Graded, exerc
     check_reference_submission(graded_rest, exercise, name)
 
 
-def test_feedback_never_shows_hidden_tests_but_keeps_their_messages(graded_rest: Graded, feedback_rest: list[Path]) -> None:
+def test_feedback_never_shows_hidden_tests_but_keeps_their_messages(
+    graded_rest: Graded, feedback_rest: list[Path]
+) -> None:
     check_feedback(graded_rest, feedback_rest, "rest")
 
 
@@ -53,8 +66,18 @@ def test_grading_again_serially_gives_identical_grades(graded_rest: Graded, feed
     chosen = [student(wrong)]
     notebooks = {who.name: who / exercise / f"{exercise}.ipynb" for who in (graded.course / "autograded").iterdir()}
     before = {who: path.stat().st_mtime_ns for who, path in notebooks.items() if path.is_file()}
-    out = ok(persistlab("autograde", exercise, "--jobs", "1", "--timeout", str(TIMEOUT_S),
-                        *(f"--student={who}" for who in chosen), cwd=graded.course))
+    out = ok(
+        persistlab(
+            "autograde",
+            exercise,
+            "--jobs",
+            "1",
+            "--timeout",
+            str(TIMEOUT_S),
+            *(f"--student={who}" for who in chosen),
+            cwd=graded.course,
+        )
+    )
     assert "1 submission(s) graded" in out, out
     again = grades(graded.course, graded.exercises)
     assert again == graded.grades

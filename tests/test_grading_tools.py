@@ -15,8 +15,9 @@ import pytest
 from llama_index.core import Settings, VectorStoreIndex
 
 import persistlab
-from persistlab import grading, meter
-from persistlab.simulator import SimulatorTransport
+from persistlab import grading
+from persistlab.learning import meter
+from persistlab.simulator.service import SimulatorTransport
 
 
 @pytest.fixture()
@@ -54,7 +55,7 @@ def test_resetting_usage_does_not_change_the_count(model: tuple) -> None:
 def test_patched_meter_function_is_caught(model: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
     embed_model, counter = model
     monkeypatch.setattr(meter, "record_embedding", lambda *args, **kwargs: None)
-    with pytest.raises(grading.TamperingError, match="persistlab.meter.record_embedding"):
+    with pytest.raises(grading.TamperingError, match="persistlab.learning.meter.record_embedding"):
         with counter.watch():
             embed_model.get_text_embedding("dried figs")
 
@@ -111,13 +112,16 @@ def test_vectors_made_without_the_server_are_caught(model: tuple, monkeypatch: p
     """Query vectors computed in this process (right as they are) never reach the counting server: caught."""
     from llama_index.embeddings.openai import OpenAIEmbedding
 
-    from persistlab.simulator import embed_vectors
+    from persistlab.simulator.service import embed_vectors
 
     embed_model, counter = model
     vector = embed_model.get_text_embedding("salt cod")  # the server answers with the simulator's vectors
     assert float(np.dot(vector, embed_vectors(["salt cod"], "text-embedding-3-small")[0])) > 0.9999
-    monkeypatch.setattr(OpenAIEmbedding, "_get_query_embedding",
-                        lambda self, query: embed_vectors([query], "text-embedding-3-small")[0].tolist())
+    monkeypatch.setattr(
+        OpenAIEmbedding,
+        "_get_query_embedding",
+        lambda self, query: embed_vectors([query], "text-embedding-3-small")[0].tolist(),
+    )
     with pytest.raises(grading.TamperingError, match="no longer reach the grader's server"):
         with counter.watch():
             pass

@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from persistlab.hidden import BEGIN_HIDDEN, END_HIDDEN, GRADER_ONLY, HIDDEN_NOTE, html_text, leaked_lines, strip_hidden_tests, without_hidden_tests
+from persistlab.classroom.hidden import (
+    BEGIN_HIDDEN,
+    END_HIDDEN,
+    GRADER_ONLY,
+    HIDDEN_NOTE,
+    html_text,
+    leaked_lines,
+    strip_hidden_tests,
+    without_hidden_tests,
+)
 
 CELL = (
     "assert load() == 1\n"
@@ -20,8 +29,12 @@ def test_strip_keeps_the_indent_and_one_note_per_region_and_returns_what_it_remo
     kept, removed = strip_hidden_tests(CELL + "\n### BEGIN HIDDEN TESTS\nsecond = 1\n### END HIDDEN TESTS")
     assert kept.split("\n") == ["assert load() == 1", "    " + HIDDEN_NOTE, "print('visible after')", HIDDEN_NOTE]
     assert [line.strip() for line in removed] == [
-        f"### {BEGIN_HIDDEN}", "assert load(secret_folder) == 2, 'the hidden test says why'", f"### {END_HIDDEN}",
-        f"### {BEGIN_HIDDEN}", "second = 1", f"### {END_HIDDEN}",
+        f"### {BEGIN_HIDDEN}",
+        "assert load(secret_folder) == 2, 'the hidden test says why'",
+        f"### {END_HIDDEN}",
+        f"### {BEGIN_HIDDEN}",
+        "second = 1",
+        f"### {END_HIDDEN}",
     ]
 
 
@@ -40,7 +53,9 @@ def test_html_text_is_what_a_reader_sees() -> None:
 
 def _notebook(tmp_path: Path, *cells: dict) -> Path:
     path = tmp_path / "graded.ipynb"
-    path.write_text(json.dumps({"cells": list(cells), "metadata": {}, "nbformat": 4, "nbformat_minor": 5}), encoding="utf-8")
+    path.write_text(
+        json.dumps({"cells": list(cells), "metadata": {}, "nbformat": 4, "nbformat_minor": 5}), encoding="utf-8"
+    )
     return path
 
 
@@ -48,11 +63,18 @@ def test_leaked_lines_finds_hidden_source_and_rubrics_in_a_page_but_not_lines_th
     graded = _notebook(
         tmp_path,
         {"cell_type": "code", "metadata": {}, "source": CELL, "outputs": []},
-        {"cell_type": "code", "metadata": {}, "source": "print('visible after')\nsecond_secret = 'abcdefgh'", "outputs": []},
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "source": "print('visible after')\nsecond_secret = 'abcdefgh'",
+            "outputs": [],
+        },
         {"cell_type": "markdown", "metadata": {GRADER_ONLY: {}}, "source": "> a rubric line for graders"},
     )
     page = tmp_path / "feedback.html"
-    page.write_text("<pre>assert load(secret_folder) == 2, &#x27;the hidden test says why&#x27;</pre>", encoding="utf-8")
+    page.write_text(
+        "<pre>assert load(secret_folder) == 2, &#x27;the hidden test says why&#x27;</pre>", encoding="utf-8"
+    )
     assert leaked_lines(page, graded) == ["assert load(secret_folder) == 2, 'the hidden test says why'"]
     page.write_text("<p>a rubric line for graders</p><p>print('visible after')</p>", encoding="utf-8")
     assert leaked_lines(page, graded) == ["a rubric line for graders"]

@@ -1,4 +1,4 @@
-"""Grading kernels forked from a zygote (persistlab.kernelfork) behave as separately started kernels do:
+"""Grading kernels forked from a zygote (persistlab.classroom.kernels) behave as separately started kernels do:
 their own folder, environment and state, interrupts, and the exit code of a kernel that dies.
 (The hostile submissions of tests/test_grading.py run through them too, under nbgrader.)"""
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from persistlab import kernelfork
-from persistlab.kernelfork import ForkedKernel, ForkedKernelProvisioner, ForkingKernelManager, kernel_args
+from persistlab.classroom import kernels
+from persistlab.classroom.kernels import ForkedKernel, ForkedKernelProvisioner, ForkingKernelManager, kernel_args
 
 
 def test_only_this_interpreters_ipykernel_launcher_is_forked() -> None:
@@ -29,8 +29,13 @@ async def _run(km: ForkingKernelManager, code: str, timeout: float = 60) -> dict
     try:
         await kc.wait_for_ready(timeout=timeout)
         printed: list[str] = []
-        reply = await kc.execute_interactive(code, timeout=timeout, output_hook=lambda msg: printed.append(
-            msg["content"].get("text", "")) if msg["msg_type"] == "stream" else None)
+        reply = await kc.execute_interactive(
+            code,
+            timeout=timeout,
+            output_hook=lambda msg: (
+                printed.append(msg["content"].get("text", "")) if msg["msg_type"] == "stream" else None
+            ),
+        )
         return {"out": "".join(printed), "error": reply["content"].get("ename", "")}
     finally:
         kc.stop_channels()
@@ -45,18 +50,26 @@ def test_forked_kernels_have_their_own_folder_environment_and_state(tmp_path: Pa
         for folder, value in ((first, "one"), (second, "two")):
             km = ForkingKernelManager(kernel_name="python3")
             await km.start_kernel(cwd=str(folder), env={**os.environ, "PERSISTLAB_TEST_VALUE": value})
-            assert isinstance(km.provisioner, ForkedKernelProvisioner) and isinstance(km.provisioner.process, ForkedKernel)
+            assert isinstance(km.provisioner, ForkedKernelProvisioner) and isinstance(
+                km.provisioner.process, ForkedKernel
+            )
             kms.append(km)
         try:
-            out = await _run(kms[0], "import os, llama_index.core\nleft_behind = 1\n"
-                                     "print(os.getcwd(), os.environ['PERSISTLAB_TEST_VALUE'], os.getppid())")
+            out = await _run(
+                kms[0],
+                "import os, llama_index.core\nleft_behind = 1\n"
+                "print(os.getcwd(), os.environ['PERSISTLAB_TEST_VALUE'], os.getppid())",
+            )
             cwd, value, parent = out["out"].split()
             assert (cwd, value) == (str(first), "one")
-            assert int(parent) == kernelfork.zygote({}).process.pid  # forked, not started the usual way
+            assert int(parent) == kernels.zygote({}).process.pid  # forked, not started the usual way
             # Its grading code counts with the server the child forked before it became the kernel.
-            out = await _run(kms[0], "from persistlab.grading import counting\ncounting.server_root()\n"
-                                     "process = counting._server.process\n"
-                                     "print(type(process).__name__, open(f'/proc/{process.pid}/stat').read().split()[3])")
+            out = await _run(
+                kms[0],
+                "from persistlab.grading import counting\ncounting.server_root()\n"
+                "process = counting._server.process\n"
+                "print(type(process).__name__, open(f'/proc/{process.pid}/stat').read().split()[3])",
+            )
             kind, server_parent = out["out"].split()
             assert (kind, server_parent) == ("ForkedServer", str(kernel_pid(kms[0]))), out
             out = await _run(kms[1], "import os\nprint(os.getcwd(), os.environ['PERSISTLAB_TEST_VALUE'])\nleft_behind")
@@ -93,10 +106,10 @@ def kernel_pid(km: ForkingKernelManager) -> int:
 
 
 def test_a_zygote_that_cannot_start_leaves_the_usual_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    def broken(env: dict[str, str]) -> kernelfork.Zygote:
+    def broken(env: dict[str, str]) -> kernels.Zygote:
         raise OSError("the kernel zygote did not start (exit 1)")
 
-    monkeypatch.setattr(kernelfork, "zygote", broken)
+    monkeypatch.setattr(kernels, "zygote", broken)
 
     async def scenario() -> None:
         km = ForkingKernelManager(kernel_name="python3")
@@ -110,13 +123,14 @@ def test_a_zygote_that_cannot_start_leaves_the_usual_start(monkeypatch: pytest.M
     asyncio.run(scenario())
 
 
-def test_kernels_fork_from_the_shared_zygote_whose_socket_they_cannot_see(monkeypatch: pytest.MonkeyPatch,
-                                                                         tmp_path: Path) -> None:
+def test_kernels_fork_from_the_shared_zygote_whose_socket_they_cannot_see(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """What persistlab autograde gives its nbgrader processes: one zygote for all, named in their environment."""
-    with kernelfork.shared_zygote(dict(os.environ)) as extra:
+    with kernels.shared_zygote(dict(os.environ)) as extra:
         [(name, socket_path)] = extra.items()
         monkeypatch.setenv(name, socket_path)
-        monkeypatch.setattr(kernelfork, "_zygote", None)  # this process has started none yet
+        monkeypatch.setattr(kernels, "_zygote", None)  # this process has started none yet
 
         async def scenario() -> None:
             km = ForkingKernelManager(kernel_name="python3")
@@ -129,12 +143,13 @@ def test_kernels_fork_from_the_shared_zygote_whose_socket_they_cannot_see(monkey
             assert socket_path.encode() in Path(f"/proc/{parent}/cmdline").read_bytes() and seen == "False", out
 
         asyncio.run(scenario())
-        assert kernelfork.zygote({}).process is None  # not one of this process's own
+        assert kernels.zygote({}).process is None  # not one of this process's own
     assert not Path(socket_path).exists()  # stopped with the block
 
 
 def test_a_kernel_with_other_interpreter_settings_starts_the_usual_way(tmp_path: Path) -> None:
     """A forked kernel has the zygote's hash seed and sys.path: one whose PYTHON* variables differ is not forked."""
+
     async def scenario() -> None:
         km = ForkingKernelManager(kernel_name="python3")
         await km.start_kernel(cwd=str(tmp_path), env={**os.environ, "PYTHONHASHSEED": "12345"})

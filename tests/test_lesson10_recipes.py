@@ -9,9 +9,9 @@ import pytest
 from llama_index.core.node_parser import SentenceSplitter
 
 import persistlab
-from persistlab import faults
-from persistlab.consistency import check_consistent
-from persistlab.corpus import load_documents
+from persistlab.grading.consistency import check_consistent
+from persistlab.learning.corpus import load_documents
+from persistlab.simulator import faults
 from tests.notebook_recipes import recipes
 
 LESSON = Path(__file__).resolve().parents[1] / "lessons" / "10_when_embedding_fails.ipynb"
@@ -21,8 +21,11 @@ def test_a_failed_build_resumes_from_its_checkpoint_and_pays_only_the_rest(tmp_p
     build_with_checkpoints = recipes(LESSON)["build_with_checkpoints"]
     documents = load_documents()[:12]
     model = persistlab.embedding_model(embed_batch_size=10, max_retries=0)
-    with faults.inject("server_error", on=[2]), persistlab.metered() as first, \
-            pytest.raises(openai.InternalServerError):
+    with (
+        faults.inject("server_error", on=[2]),
+        persistlab.metered() as first,
+        pytest.raises(openai.InternalServerError),
+    ):
         build_with_checkpoints(documents, tmp_path, model, batch_size=4)
     assert (first.requests, first.texts, first.failed_requests) == (1, 4, 1)
     with persistlab.metered() as resumed:

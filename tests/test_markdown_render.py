@@ -23,7 +23,9 @@ from markdown_it import MarkdownIt
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(
-    p for folder in ("lessons", "solutions", "exercises") for p in (REPO / folder).rglob("*.ipynb")
+    p
+    for folder in ("lessons", "solutions", "exercises")
+    for p in (REPO / folder).rglob("*.ipynb")
     if ".ipynb_checkpoints" not in p.parts
 )
 TABLE_LINE = re.compile(r"^\s*\|.*\|\s*$")
@@ -52,11 +54,13 @@ def problems(markdown: str) -> list[str]:
             if sum(bool(TABLE_LINE.match(t)) for t in text) >= 2:
                 found.append(f"line {start}: a table renders as a paragraph of pipes: {text[0][:60]!r}")
         elif token.type == "table_open":
-            rows = [row for row in lines[token.map[0]:token.map[1]] if row.strip()]
+            rows = [row for row in lines[token.map[0] : token.map[1]] if row.strip()]
             width = _cells_of_row(rows[0])
             for offset, row in enumerate(rows):
                 if _cells_of_row(row) != width:
-                    found.append(f"line {token.map[0] + offset + 1}: row has {_cells_of_row(row)} cells, the header {width}")
+                    found.append(
+                        f"line {token.map[0] + offset + 1}: row has {_cells_of_row(row)} cells, the header {width}"
+                    )
     for block in nbconvert_like(markdown):
         if block["type"] == "block_code" and block.get("style") == "indent":
             found.append(f"nbconvert renders indented text as code: {block['raw'].strip()[:60]!r}")
@@ -64,7 +68,9 @@ def problems(markdown: str) -> list[str]:
 
 
 def test_the_checker_catches_what_it_is_for() -> None:
-    good = "# Title\n\nText with `a | b` in code.\n\n| test | points |\n|---|---:|\n| `a` | 2 |\n\n```python\nx = 1\n```\n"
+    good = (
+        "# Title\n\nText with `a | b` in code.\n\n| test | points |\n|---|---:|\n| `a` | 2 |\n\n```python\nx = 1\n```\n"
+    )
     assert problems(good) == []
     indented = "        # Exercise 1\n\n        Some prose.\n\n        | test | points |\n|---|---:|\n| `a` | 2 |\n"
     found = problems(indented)
@@ -79,7 +85,8 @@ def test_markdown_renders_as_written(notebook: Path) -> None:
     nb = nbformat.read(notebook, as_version=4)
     found = [
         f"cell {index} ({cell.get('id', '?')}), {problem}"
-        for index, cell in enumerate(nb.cells) if cell.cell_type == "markdown"
+        for index, cell in enumerate(nb.cells)
+        if cell.cell_type == "markdown"
         for problem in problems(cell.source)
     ]
     assert not found, f"{notebook.relative_to(REPO)}:\n  " + "\n  ".join(found)

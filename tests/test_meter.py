@@ -8,10 +8,13 @@ import pytest
 from llama_index.core import Document, VectorStoreIndex
 
 import persistlab
-from persistlab import meter
-from persistlab.tokens import count_tokens
+from persistlab.learning import meter
+from persistlab.simulator.tokens import count_tokens
 
-DOCS = [Document(text=t) for t in ("Salt cures ham.", "Ice houses kept ice through summer.", "Jam is fruit boiled with sugar.")]
+DOCS = [
+    Document(text=t)
+    for t in ("Salt cures ham.", "Ice houses kept ice through summer.", "Jam is fruit boiled with sugar.")
+]
 
 
 @pytest.fixture()
@@ -61,7 +64,12 @@ def test_index_build_and_query_costs_what_the_meter_says(embed_model) -> None:
 def test_chat_is_metered_separately_and_streams() -> None:
     llm = persistlab.chat_model()
     with persistlab.metered() as m:
-        pieces = [r.delta for r in llm.stream_complete("Context information is below.\n-----\nIce houses kept ice.\n-----\nQuery: ice?\nAnswer: ")]
+        pieces = [
+            r.delta
+            for r in llm.stream_complete(
+                "Context information is below.\n-----\nIce houses kept ice.\n-----\nQuery: ice?\nAnswer: "
+            )
+        ]
         llm.complete("hello")
     assert "".join(pieces) == "Ice houses kept ice."
     assert m.chat_requests == 2 and m.requests == 0

@@ -13,9 +13,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from persistlab.graded_run import graded_code_env
-from persistlab.hidden import BEGIN_HIDDEN, without_hidden_tests
-from persistlab.nbgrader_preprocessors import ANSI, TRACEBACK_NOTE, HideHiddenTests, RobustExecute
+from persistlab.classroom.graded_env import graded_code_env
+from persistlab.classroom.hidden import BEGIN_HIDDEN, without_hidden_tests
+from persistlab.classroom.preprocessors import ANSI, TRACEBACK_NOTE, HideHiddenTests, RobustExecute
 
 REPO = Path(__file__).resolve().parents[1]
 FAKE_KEY = "sk-instructors-key-must-not-reach-submissions"
@@ -30,8 +30,16 @@ HIDDEN_FAILS = "x = 1\nassert x == 1\n### BEGIN HIDDEN TESTS\nsecret_value = 'on
 
 
 def test_graded_code_env_drops_secrets_and_forces_the_simulator() -> None:
-    env = graded_code_env({"OPENAI_API_KEY": "k", "HF_TOKEN": "t", "DB_PASSWORD": "p", "AWS_ACCESS_KEY_ID": "a",
-                           "PERSISTLAB_BACKEND": "openai", "HOME": "/home/x"})
+    env = graded_code_env(
+        {
+            "OPENAI_API_KEY": "k",
+            "HF_TOKEN": "t",
+            "DB_PASSWORD": "p",
+            "AWS_ACCESS_KEY_ID": "a",
+            "PERSISTLAB_BACKEND": "openai",
+            "HOME": "/home/x",
+        }
+    )
     assert env["HOME"] == "/home/x" and env["PERSISTLAB_BACKEND"] == "simulator"
     assert not {"OPENAI_API_KEY", "HF_TOKEN", "DB_PASSWORD", "AWS_ACCESS_KEY_ID"} & set(env)
 
@@ -66,7 +74,9 @@ def test_a_visible_failure_keeps_its_traceback_without_hidden_lines(executed: nb
     cell = _feedback_view(executed.cells[1])
     [error] = [o for o in cell.outputs if o.output_type == "error"]
     shown = ANSI.sub("", "\n".join(error.traceback))
-    assert "----> 2 assert x == 2" in shown, shown  # the learner sees which visible check failed, though it has no message
+    assert "----> 2 assert x == 2" in shown, (
+        shown
+    )  # the learner sees which visible check failed, though it has no message
     assert "secret_value" not in shown and BEGIN_HIDDEN not in shown and TRACEBACK_NOTE not in shown
     assert "secret_value" not in cell.source
 

@@ -41,13 +41,15 @@ def _imports(path: Path) -> set[str]:
 def test_no_import_cycle() -> None:
     graph = {name: _imports(path) - {name} for name, path in MODULES.items()}
     for name in graph:  # a package may import its own submodules (re-exports); they must not import it back
-        graph[name] -= {m for m in graph[name] if m.startswith(name + ".")} if MODULES[name].name == "__init__.py" else set()
+        graph[name] -= (
+            {m for m in graph[name] if m.startswith(name + ".")} if MODULES[name].name == "__init__.py" else set()
+        )
     cycles = []
 
     def visit(name: str, path: list[str]) -> None:
         for target in graph[name]:
             if target in path:
-                cycles.append(path[path.index(target):] + [target])
+                cycles.append(path[path.index(target) :] + [target])
             elif len(path) < len(graph):
                 visit(target, path + [target])
 
@@ -83,7 +85,11 @@ def private_reads(source: str) -> list[str]:
             receiver = node.value
             if not (isinstance(receiver, ast.Name) and receiver.id in allowed):
                 found.append(f"line {node.lineno}: {ast.unparse(node)}")
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "setattr", "hasattr"):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "setattr", "hasattr")
+        ):
             name = str(node.args[1].value) if len(node.args) > 1 and isinstance(node.args[1], ast.Constant) else ""
             if name.startswith("_") and not name.startswith("__"):
                 target = node.args[0]
@@ -94,7 +100,7 @@ def private_reads(source: str) -> list[str]:
 
 def test_the_private_attribute_check_finds_what_it_should() -> None:
     source = (
-        "from persistlab import meter\nimport httpx\n"
+        "from persistlab.learning import meter\nimport httpx\n"
         "def f(model, client):\n"
         "    a = model._http_client\n    b = getattr(client, '_transport', None)\n    c = Settings._embed_model\n"
         "    d = self._lock\n    e = meter._on_response\n    g = type(x).__name__\n"
@@ -113,5 +119,9 @@ def test_grading_recompiles_no_other_librarys_source(path: Path) -> None:
 
     assert all(name == "persistlab" or name.startswith("persistlab.") for name in GUARDED_MODULES)
     tree = ast.parse(path.read_text(encoding="utf-8"))
-    compiles = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "compile"]
+    compiles = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "compile"
+    ]
     assert not compiles or path.name == "integrity.py", f"{path.name} compiles source"

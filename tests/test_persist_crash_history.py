@@ -19,16 +19,21 @@ from pathlib import Path
 
 import pytest
 from llama_index.core import Settings, VectorStoreIndex
+from notebook_recipes import recipes
 
 import persistlab
 from persistlab import grading
-from notebook_recipes import recipes
-from persistlab.consistency import check_consistent
+from persistlab.grading.consistency import check_consistent
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON = ROOT / "lessons" / "05_crash_safe_persist.ipynb"
-STORE_FILES = ("docstore.json", "index_store.json", "graph_store.json", "default__vector_store.json",
-               "image__vector_store.json")
+STORE_FILES = (
+    "docstore.json",
+    "index_store.json",
+    "graph_store.json",
+    "default__vector_store.json",
+    "image__vector_store.json",
+)
 MAX_RENAMES = 6  # more than either recipe makes; the test checks that the last one tried did not fire
 
 
@@ -61,7 +66,7 @@ def contents(index: VectorStoreIndex) -> dict[str, str]:
     vectors = set(index.vector_store.to_dict()["embedding_dict"])
     nodes = index.docstore.docs
     assert listed == vectors == set(nodes), "the index, its vectors and its docstore list different nodes"
-    index.ref_doc_info  # raises if a node's document is missing
+    index.ref_doc_info  # noqa: B018 raises if a node's document is missing
     return {node.ref_doc_id: node.get_content() for node in nodes.values()}
 
 
@@ -75,7 +80,10 @@ def history() -> list[list]:
 
 def crash_points(target: Path) -> list:
     points = [(f"while writing {name}", lambda name=name: grading.crash_while_writing(name)) for name in STORE_FILES]
-    points += [(f"at rename {n}", lambda n=n: grading.crash_on_rename(n, under=target.parent)) for n in range(1, MAX_RENAMES + 1)]
+    points += [
+        (f"at rename {n}", lambda n=n: grading.crash_on_rename(n, under=target.parent))
+        for n in range(1, MAX_RENAMES + 1)
+    ]
     points.append(("while deleting the old snapshot", lambda: grading.crash_on_delete(under=target.parent)))
     return points
 
@@ -89,11 +97,14 @@ def small_embeddings():
     Settings.embed_model = before
 
 
+def expected(documents) -> dict[str, str]:
+    return {doc.id_: doc.text for doc in documents}
+
+
 @pytest.mark.parametrize("name", ["atomic", "pointer"])
 def test_a_crash_at_every_step_leaves_the_old_or_the_new_index(name, tmp_path):
     recipe = Recipe(name, tmp_path)
     steps = history()
-    expected = lambda documents: {doc.id_: doc.text for doc in documents}
     ns = recipe.restart()
     recipe.persist(ns, VectorStoreIndex.from_documents(steps[0]))
     old, old_documents = expected(steps[0]), steps[0]
@@ -110,7 +121,9 @@ def test_a_crash_at_every_step_leaves_the_old_or_the_new_index(name, tmp_path):
             error = grading.attempt(recipe.persist, ns, index)
         if crash.fired:
             fired.add(where)
-            assert isinstance(error, grading.InjectedFailure), f"{where}: the failure did not reach the caller: {error!r}"
+            assert isinstance(error, grading.InjectedFailure), (
+                f"{where}: the failure did not reach the caller: {error!r}"
+            )
         else:
             assert error is None, f"{name} failed by itself ({where} never fired): {error!r}"
         with persistlab.metered() as restart:
@@ -126,7 +139,9 @@ def test_a_crash_at_every_step_leaves_the_old_or_the_new_index(name, tmp_path):
             assert contents(recipe.load(ns)) == new
         old, old_documents = new, documents
         repaired = recipe.restart()  # a second start-up finds nothing to repair
-        assert (repaired["repair_interrupted_swap"] if name == "atomic" else repaired["repair_versions"])(recipe.target) == []
+        assert (repaired["repair_interrupted_swap"] if name == "atomic" else repaired["repair_versions"])(
+            recipe.target
+        ) == []
 
     renames = [where for where, did_fire, _ in outcomes if where.startswith("at rename") and did_fire]
     assert len(renames) >= 2, outcomes  # both recipes rename at least twice

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 import submissions
-from persistlab.hidden import GRADER_ONLY, html_text
+
+from persistlab.classroom.hidden import GRADER_ONLY, html_text
 
 pytestmark = pytest.mark.nbgrader
 
@@ -36,8 +36,15 @@ ARTIFACTS = REPO / "test-artifacts" / "report"
 
 def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # nbgrader calls `alembic`
-    done = subprocess.run(list(args), cwd=cwd, env={**os.environ, "PATH": path, "PYTHONUNBUFFERED": "1", **(env or {})},
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900)
+    done = subprocess.run(
+        list(args),
+        cwd=cwd,
+        env={**os.environ, "PATH": path, "PYTHONUNBUFFERED": "1", **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, f"{' '.join(args)} exited with {done.returncode}:\n{done.stdout[-4000:]}"
     return done.stdout
 
@@ -75,8 +82,13 @@ def course(tmp_path_factory: pytest.TempPathFactory) -> Course:
         target.parent.mkdir(parents=True)
         target.write_text(json.dumps(submissions.build(submissions.load(EXERCISE, name, solution), release, solution)))
     (root / "students.csv").write_text("id,first_name,last_name,email\nsolution,Ada,Lovelace,ada@example.org\n")
-    log = nbgrader("autograde", EXERCISE, "--force", cwd=root,
-                   env={"OPENAI_API_KEY": FAKE_KEY, "GITHUB_TOKEN": FAKE_KEY, "PERSISTLAB_BACKEND": "openai"})
+    log = nbgrader(
+        "autograde",
+        EXERCISE,
+        "--force",
+        cwd=root,
+        env={"OPENAI_API_KEY": FAKE_KEY, "GITHUB_TOKEN": FAKE_KEY, "PERSISTLAB_BACKEND": "openai"},
+    )
     nbgrader("generate_feedback", EXERCISE, "--force", cwd=root)
     return Course(root, log)
 
@@ -99,7 +111,9 @@ def test_plain_autograde_gives_the_reference_points(course: Course) -> None:
     with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}") as gb:
         for name in SUBMISSIONS:
             nb = gb.find_submission_notebook(EXERCISE, EXERCISE, student(name))
-            assert {g.name: g.auto_score for g in nb.grades} == submissions.load(EXERCISE, name, solution).expected, name
+            assert {g.name: g.auto_score for g in nb.grades} == submissions.load(EXERCISE, name, solution).expected, (
+                name
+            )
 
 
 def test_no_false_checksum_warnings(course: Course) -> None:
@@ -124,8 +138,12 @@ def test_written_answers_wait_for_the_instructor_with_the_rubric_beside_them(cou
     solution = course.root / "solutions" / EXERCISE / f"{EXERCISE}.ipynb"
     [written] = submissions.written_ids(solution)
     with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}") as gb:
-        answered = next(g for g in gb.find_submission_notebook(EXERCISE, EXERCISE, student("solution")).grades if g.name == written)
-        blank = next(g for g in gb.find_submission_notebook(EXERCISE, EXERCISE, student("blank")).grades if g.name == written)
+        answered = next(
+            g for g in gb.find_submission_notebook(EXERCISE, EXERCISE, student("solution")).grades if g.name == written
+        )
+        blank = next(
+            g for g in gb.find_submission_notebook(EXERCISE, EXERCISE, student("blank")).grades if g.name == written
+        )
         assert answered.needs_manual_grade and answered.auto_score is None
         assert not blank.needs_manual_grade and blank.auto_score == 0  # "YOUR ANSWER HERE" is no answer
     cells = submissions.cells(course.graded("solution"))
@@ -140,7 +158,11 @@ def _rubric_lines(solution: Path) -> set[str]:
     for cell in submissions.cells(solution):
         if cell["cell_type"] == "markdown" and submissions.grade_id(cell) in submissions.written_ids(solution):
             _, _, rubric = "".join(cell["source"]).partition("### BEGIN HIDDEN TESTS")
-            lines |= {line.strip("- ").strip() for line in rubric.split("\n") if len(line.strip()) > 20 and "HIDDEN" not in line}
+            lines |= {
+                line.strip("- ").strip()
+                for line in rubric.split("\n")
+                if len(line.strip()) > 20 and "HIDDEN" not in line
+            }
     return lines
 
 
@@ -173,8 +195,8 @@ def test_feedback_shows_where_a_visible_check_failed(course: Course) -> None:
 
 
 def test_class_report_counts_failures_and_their_messages(course: Course) -> None:
-    from persistlab.coursedir import Course as ClassroomCourse
-    from persistlab.report import NOT_ATTEMPTED, class_report, format_report
+    from persistlab.classroom.course import Course as ClassroomCourse
+    from persistlab.classroom.report import NOT_ATTEMPTED, class_report, format_report
 
     report = class_report(ClassroomCourse.load(course.root), [EXERCISE])
     tests = {t.name: t for t in report.tests}
@@ -188,13 +210,15 @@ def test_class_report_counts_failures_and_their_messages(course: Course) -> None
         failing = [n for n, e in expected.items() if e[test] < stats.max_score]
         assert (stats.failed, stats.graded) == (len(failing), len(SUBMISSIONS)), test
         assert sum(stats.messages.values()) == len(failing), (test, stats.messages)
-    assert tests["persist_writes_files"].common_messages(2)[1][0] == NOT_ATTEMPTED  # the blank's, after the real mistake
+    assert (
+        tests["persist_writes_files"].common_messages(2)[1][0] == NOT_ATTEMPTED
+    )  # the blank's, after the real mistake
     [ex] = report.exercises
-    assert sorted(ex.scores.values()) == sorted(
-        sum(v or 0.0 for v in e.values()) for e in expected.values()
-    )
+    assert sorted(ex.scores.values()) == sorted(sum(v or 0.0 for v in e.values()) for e in expected.values())
     table = format_report(report)
-    assert re.search(r"persist_writes_files\s+2/5\s+.*1x AssertionError: docstore.json is not in persist_dir", table), table
+    assert re.search(r"persist_writes_files\s+2/5\s+.*1x AssertionError: docstore.json is not in persist_dir", table), (
+        table
+    )
     assert re.search(r"written_why_pass_model \(written\)\s+1/1\s+4 to grade by hand; 1x no answer", table), table
     assert re.search(rf"{EXERCISE}\s+5\s+\S+\s+\S+\s+11\s+4\s+0-2.2:", table), table
 
@@ -210,8 +234,15 @@ def test_report_command_prints_the_tables_and_draws_the_plot(course: Course) -> 
 # --- the formgrader, in JupyterLab, in headless Chromium (after the report: it grades by hand) ----------
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SCREENSHOTS = REPO / "test-artifacts" / "formgrader"
 
 
@@ -247,18 +278,34 @@ def formgrader(course: Course, tmp_path_factory: pytest.TempPathFactory) -> Iter
     (tmp / "config" / "nbgrader_config.py").write_text(f'get_config().Exchange.root = "{tmp / "exchange"}"\n')
     env = {"JUPYTER_CONFIG_DIR": str(tmp / "config"), "JUPYTER_RUNTIME_DIR": str(tmp / "runtime")}
     nbgrader("release_assignment", EXERCISE, "--force", cwd=course.root, env=env)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           **env, "OPENAI_API_KEY": FAKE_KEY, "PERSISTLAB_BACKEND": "openai"}
-    command = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-               f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={server.token}",
-               f"--ServerApp.root_dir={course.root}", "--LabApp.news_url=None",
-               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-               "--LabApp.expose_app_in_browser=True"]  # window.jupyterapp: open notebooks without reloading the app
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        **env,
+        "OPENAI_API_KEY": FAKE_KEY,
+        "PERSISTLAB_BACKEND": "openai",
+    }
+    command = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={server.token}",
+        f"--ServerApp.root_dir={course.root}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.expose_app_in_browser=True",
+    ]  # window.jupyterapp: open notebooks without reloading the app
     if os.geteuid() == 0:
         command.append("--allow-root")
     with open(server.log, "wb") as log:
-        process = subprocess.Popen(command, cwd=course.root, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, cwd=course.root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -303,7 +350,9 @@ def _shot(page: Any, name: str) -> Path:
 
 
 @pytest.mark.browser
-def test_formgrader_lists_the_assignment_and_the_class_by_name(course: Course, formgrader: Formgrader, browser: Any) -> None:
+def test_formgrader_lists_the_assignment_and_the_class_by_name(
+    course: Course, formgrader: Formgrader, browser: Any
+) -> None:
     browser.goto(f"{formgrader.url}/formgrader/manage_assignments")
     browser.get_by_role("link", name=EXERCISE).first.wait_for()
     _shot(browser, "1_assignments")
@@ -332,7 +381,9 @@ def test_formgrader_autograde_button_passes_no_keys(course: Course, formgrader: 
 
 
 @pytest.mark.browser
-def test_grading_a_written_answer_by_hand_reaches_the_export(course: Course, formgrader: Formgrader, browser: Any) -> None:
+def test_grading_a_written_answer_by_hand_reaches_the_export(
+    course: Course, formgrader: Formgrader, browser: Any
+) -> None:
     import csv
 
     from nbgrader.api import Gradebook
@@ -379,7 +430,9 @@ def test_grading_a_written_answer_by_hand_reaches_the_export(course: Course, for
 
 
 @pytest.mark.browser
-def test_each_exercise_opens_on_its_heading_and_points_table(course: Course, formgrader: Formgrader, browser: Any) -> None:
+def test_each_exercise_opens_on_its_heading_and_points_table(
+    course: Course, formgrader: Formgrader, browser: Any
+) -> None:
     """What a learner sees first in JupyterLab: the rendered introduction (a heading and a real table)."""
     view = course.root / "learner_view"
     if not view.exists():
@@ -392,12 +445,15 @@ def test_each_exercise_opens_on_its_heading_and_points_table(course: Course, for
     assert len(notebooks) == len(list((REPO / "exercises").glob("*/*.ipynb"))) > 1
     for notebook in notebooks:
         relative = notebook.relative_to(course.root).as_posix()
-        panel = browser.evaluate("""async path => {
+        panel = browser.evaluate(
+            """async path => {
             const app = window.jupyterapp;
             const opened = await app.commands.execute('docmanager:open', {path});
             for (const widget of Array.from(app.shell.widgets('main'))) if (widget !== opened) widget.close();
             return opened.id;
-        }""", relative)
+        }""",
+            relative,
+        )
         intro = browser.locator(f'[id="{panel}"].jp-NotebookPanel:not(.lm-mod-hidden) .jp-MarkdownCell').first
         intro.locator("h1").wait_for()
         assert intro.locator("h1").inner_text().startswith("Exercise"), relative

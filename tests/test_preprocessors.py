@@ -13,8 +13,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from nbgrader.api import Gradebook
 
-from persistlab.hidden import GRADER_ONLY, HIDDEN_NOTE
-from persistlab.nbgrader_preprocessors import TRACEBACK_NOTE, HideHiddenTests, NameStudents, ShowRubric
+from persistlab.classroom.hidden import GRADER_ONLY, HIDDEN_NOTE
+from persistlab.classroom.preprocessors import TRACEBACK_NOTE, HideHiddenTests, NameStudents, ShowRubric
 
 SECRET = "assert stored == 'the grader alone knows this', 'the hidden test says why'"
 TEST = f"assert visible() == 1\n### BEGIN HIDDEN TESTS\n{SECRET}\n### END HIDDEN TESTS"
@@ -31,10 +31,13 @@ def _hide(cell: dict) -> dict:
 
 
 def test_hide_replaces_the_region_and_keeps_a_visible_failures_traceback_without_hidden_lines() -> None:
-    cell = new_code_cell(TEST, outputs=[
-        _error(["Cell In[3], line 1\n----> 1 assert visible() == 1\n      3 " + SECRET]),
-        new_output("stream", name="stdout", text="fine\n" + SECRET + "\n"),
-    ])
+    cell = new_code_cell(
+        TEST,
+        outputs=[
+            _error(["Cell In[3], line 1\n----> 1 assert visible() == 1\n      3 " + SECRET]),
+            new_output("stream", name="stdout", text="fine\n" + SECRET + "\n"),
+        ],
+    )
     cell = _hide(cell)
     assert cell.source == f"assert visible() == 1\n{HIDDEN_NOTE}"
     error, stream = cell.outputs
@@ -56,7 +59,9 @@ def test_hide_drops_rubric_cells_and_leaves_other_cells_alone() -> None:
 
 @pytest.fixture()
 def gradebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # nbgrader runs alembic
+    monkeypatch.setenv(
+        "PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+    )  # nbgrader runs alembic
     monkeypatch.chdir(tmp_path)
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
     with Gradebook(url) as gb:
@@ -69,7 +74,9 @@ def gradebook(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def _answer_cell(points: int = 2) -> dict:
-    return new_markdown_cell("My answer.", metadata={"nbgrader": {"grade": True, "solution": True, "grade_id": "why", "points": points}})
+    return new_markdown_cell(
+        "My answer.", metadata={"nbgrader": {"grade": True, "solution": True, "grade_id": "why", "points": points}}
+    )
 
 
 def test_show_rubric_adds_the_hidden_region_after_the_answer_for_graders(gradebook: str) -> None:
@@ -82,7 +89,9 @@ def test_show_rubric_adds_the_hidden_region_after_the_answer_for_graders(gradebo
 
 
 def test_name_students_uses_the_roster_then_the_id_and_never_renames(gradebook: str, tmp_path: Path) -> None:
-    (tmp_path / "students.csv").write_text("id,first_name,last_name,email\nada,Ada,Lovelace,ada@example.org\n", encoding="utf-8")
+    (tmp_path / "students.csv").write_text(
+        "id,first_name,last_name,email\nada,Ada,Lovelace,ada@example.org\n", encoding="utf-8"
+    )
     with Gradebook(gradebook) as gb:
         for student in ("ada", "bob"):
             gb.add_student(student)
@@ -91,4 +100,8 @@ def test_name_students_uses_the_roster_then_the_id_and_never_renames(gradebook: 
         NameStudents().preprocess(new_notebook(), {"nbgrader": {"db_url": gradebook, "student": student}})
     with Gradebook(gradebook) as gb:
         names = {s.id: (s.first_name, s.last_name, s.email) for s in gb.students}
-    assert names == {"ada": ("Ada", "Lovelace", "ada@example.org"), "bob": ("", "bob", None), "cyd": ("Cyd", "Named", None)}
+    assert names == {
+        "ada": ("Ada", "Lovelace", "ada@example.org"),
+        "bob": ("", "bob", None),
+        "cyd": ("Cyd", "Named", None),
+    }

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from persistlab import progress
+from persistlab.learning import progress
 
 
 @pytest.fixture
@@ -49,8 +49,13 @@ def test_default_file_is_in_the_folder_holding_lessons(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     "content",
-    ["{not json", "[1, 2]", '{"version": 1, "quizzes": {"q": {"correct": "yes", "time": "t", "attempts": 1}}}',
-     '{"version": 1, "quizzes": {"q": {"correct": true}}}', '{"version": 99}'],
+    [
+        "{not json",
+        "[1, 2]",
+        '{"version": 1, "quizzes": {"q": {"correct": "yes", "time": "t", "attempts": 1}}}',
+        '{"version": 1, "quizzes": {"q": {"correct": true}}}',
+        '{"version": 99}',
+    ],
 )
 def test_corrupt_file_is_moved_aside_with_a_warning(progress_path, content):
     progress_path.parent.mkdir()
@@ -108,8 +113,16 @@ def test_bad_arguments_are_rejected(progress_path):
 
 def write_notebook(path, *sources):
     path.parent.mkdir(parents=True, exist_ok=True)
-    cells = [{"cell_type": "code", "metadata": {}, "source": s.splitlines(keepends=True), "outputs": [],
-              "execution_count": None} for s in sources]
+    cells = [
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "source": s.splitlines(keepends=True),
+            "outputs": [],
+            "execution_count": None,
+        }
+        for s in sources
+    ]
     cells.insert(0, {"cell_type": "markdown", "metadata": {}, "source": 'Quiz.show("not:counted")'})
     path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
 
@@ -117,17 +130,26 @@ def write_notebook(path, *sources):
 def write_quiz_file(notebook, *ids):
     path = progress.quiz_file(notebook)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([{"id": quiz_id, "type": "free", "question": "Q?", "model_answer": "A"} for quiz_id in ids]))
+    path.write_text(
+        json.dumps([{"id": quiz_id, "type": "free", "question": "Q?", "model_answer": "A"} for quiz_id in ids])
+    )
 
 
 @pytest.fixture
 def course(tmp_path, progress_path):
     lessons = tmp_path / "lessons"
     first = lessons / "01_why_persist.ipynb"
-    write_notebook(first, "from persistlab.quiz import Quiz", 'Quiz.show("01_why_persist:q1")', 'Quiz.show("01_why_persist:q2")')
+    write_notebook(
+        first,
+        "from persistlab.learning.quiz import Quiz",
+        'Quiz.show("01_why_persist:q1")',
+        'Quiz.show("01_why_persist:q2")',
+    )
     write_quiz_file(first, "01_why_persist:q1", "01_why_persist:q2")
     second = lessons / "02_reload.ipynb"  # another import name: the ids still come from the quiz file
-    write_notebook(second, "import persistlab.quiz as q\nfor name in ['q1', 'q2']:\n    q.Quiz.show(f'02_reload:{name}')")
+    write_notebook(
+        second, "import persistlab.learning.quiz as q\nfor name in ['q1', 'q2']:\n    q.Quiz.show(f'02_reload:{name}')"
+    )
     write_quiz_file(second, "02_reload:q1", "02_reload:q2")
     write_notebook(lessons / "03_intro.ipynb", "print('no quiz here')")
     write_notebook(tmp_path / "exercises" / "ex01_persist" / "ex01_persist.ipynb", "x = 1")
@@ -136,7 +158,8 @@ def course(tmp_path, progress_path):
 
 def test_quiz_ids_are_read_from_the_quiz_file(course):
     assert progress.quiz_file(course / "lessons" / "01_why_persist.ipynb") == (
-        course / "lessons" / "quizzes" / "01_why_persist.json")
+        course / "lessons" / "quizzes" / "01_why_persist.json"
+    )
     assert progress.quiz_ids(course / "lessons" / "01_why_persist.ipynb") == ["01_why_persist:q1", "01_why_persist:q2"]
     assert progress.quiz_ids(course / "lessons" / "02_reload.ipynb") == ["02_reload:q1", "02_reload:q2"]
     assert progress.quiz_ids(course / "lessons" / "03_intro.ipynb") == []
@@ -174,7 +197,10 @@ def test_status_table_counts_answers_and_scores(course):
     progress.record_exercise("ex01_persist", 2.5, 4)
     rows = {r.name: r for r in progress.status_table(course / "lessons", course / "exercises")}
     assert (rows["01_why_persist"].answered, rows["01_why_persist"].correct, rows["01_why_persist"].status) == (
-        2, 0, "done")
+        2,
+        0,
+        "done",
+    )
     assert (rows["02_reload"].answered, rows["02_reload"].correct, rows["02_reload"].status) == (1, 1, "in progress")
     assert (rows["ex01_persist"].self_check, rows["ex01_persist"].status) == ("2.5/4", "done")
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from persistlab import progress
-from persistlab.quiz import HIDDEN_NOTE, Choice, Quiz
+from persistlab.learning import progress
+from persistlab.learning.quiz import HIDDEN_NOTE, Choice, Quiz
 
 WRONG_WHY = "Only the vector store would be missing its text and structure."
 RIGHT_WHY = "Each store is written as its own JSON file."
@@ -24,25 +24,36 @@ def progress_path(tmp_path, monkeypatch):
 
 
 def single() -> Quiz:
-    return Quiz.single("01_why_persist:q1", "What does `persist()` write?", [
-        Choice("Only the vectors", correct=False, why=WRONG_WHY),
-        Choice("Docstore, index store and vector stores", correct=True, why=RIGHT_WHY),
-        Choice("Nothing until you call save()", correct=False, why="persist() writes at once."),
-    ], hint=HINT)
+    return Quiz.single(
+        "01_why_persist:q1",
+        "What does `persist()` write?",
+        [
+            Choice("Only the vectors", correct=False, why=WRONG_WHY),
+            Choice("Docstore, index store and vector stores", correct=True, why=RIGHT_WHY),
+            Choice("Nothing until you call save()", correct=False, why="persist() writes at once."),
+        ],
+        hint=HINT,
+    )
 
 
 def multiple() -> Quiz:
-    return Quiz.multiple("01_why_persist:q2", "Which files can a persist folder hold?", [
-        Choice("docstore.json", correct=True, why="Nodes and their text."),
-        Choice("model.bin", correct=False, why="Embedding models are never persisted."),
-        Choice("index_store.json", correct=True, why="The index structure."),
-    ])
+    return Quiz.multiple(
+        "01_why_persist:q2",
+        "Which files can a persist folder hold?",
+        [
+            Choice("docstore.json", correct=True, why="Nodes and their text."),
+            Choice("model.bin", correct=False, why="Embedding models are never persisted."),
+            Choice("index_store.json", correct=True, why="The index structure."),
+        ],
+    )
 
 
 def free() -> Quiz:
     return Quiz.free(
-        "01_why_persist:q3", "Why must the same embedding model be used after reload?",
-        model_answer="Vectors from different models live in different spaces.", hint="Think about dimensions.",
+        "01_why_persist:q3",
+        "Why must the same embedding model be used after reload?",
+        model_answer="Vectors from different models live in different spaces.",
+        hint="Think about dimensions.",
     )
 
 
@@ -234,10 +245,16 @@ def test_fallbacks_do_not_change_after_answering():
 def test_widget_labels_are_readable_and_nothing_is_preselected():
     quiz = single()
     assert [label for label, _ in quiz.options.options] == [
-        "a) Only the vectors", "b) Docstore, index store and vector stores", "c) Nothing until you call save()"]
+        "a) Only the vectors",
+        "b) Docstore, index store and vector stores",
+        "c) Nothing until you call save()",
+    ]
     assert quiz.options.index is None  # nothing preselected
     assert [box.description for box in multiple().options] == [
-        "a) docstore.json", "b) model.bin", "c) index_store.json"]
+        "a) docstore.json",
+        "b) model.bin",
+        "c) index_store.json",
+    ]
     assert quiz.css_id == "persistlab-quiz-id-01_why_persist-q1"  # the class the browser test looks for
 
 
@@ -267,10 +284,15 @@ def test_authoring_mistakes_are_named():
 
 
 QUESTIONS = [
-    {"id": "02_reload:q1", "type": "single", "question": "Which call reloads an index?", "choices": [
-        {"text": "load_index_from_storage", "correct": True, "why": "It reads the storage context."},
-        {"text": "VectorStoreIndex.from_documents", "correct": False, "why": "That embeds everything again."},
-    ]},
+    {
+        "id": "02_reload:q1",
+        "type": "single",
+        "question": "Which call reloads an index?",
+        "choices": [
+            {"text": "load_index_from_storage", "correct": True, "why": "It reads the storage context."},
+            {"text": "VectorStoreIndex.from_documents", "correct": False, "why": "That embeds everything again."},
+        ],
+    },
     {"id": "02_reload:q2", "type": "free", "question": "What is in the docstore?", "model_answer": "The nodes."},
 ]
 
@@ -297,7 +319,7 @@ def test_from_file_loads_questions_beside_the_notebook(tmp_path):
         ("{oops", "not valid JSON"),
         ('{"id": "x"}', "JSON list of questions"),
         (json.dumps([QUESTIONS[0], {**QUESTIONS[1], "corect": True}]), "question 2: unknown key.*corect"),
-        (json.dumps([{**QUESTIONS[0], "type": "one"}]), "question 1: \"type\" must be one of"),
+        (json.dumps([{**QUESTIONS[0], "type": "one"}]), 'question 1: "type" must be one of'),
         (json.dumps([QUESTIONS[0], QUESTIONS[0]]), "repeated: 02_reload:q1"),
     ],
 )
@@ -351,7 +373,9 @@ def test_show_errors_name_the_file_and_the_fix(tmp_path):
 # --- the course's own notebooks: answers only in the quiz files -----------------------------------
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted([*ROOT.glob("lessons/*.ipynb"), *ROOT.glob("solutions/*/*.ipynb"), *ROOT.glob("exercises/*/*.ipynb")])
+NOTEBOOKS = sorted(
+    [*ROOT.glob("lessons/*.ipynb"), *ROOT.glob("solutions/*/*.ipynb"), *ROOT.glob("exercises/*/*.ipynb")]
+)
 SHOW = re.compile(r"""\.show\(\s*["']([^"']+)["']""")
 
 
@@ -369,7 +393,9 @@ def test_notebook_shows_each_question_of_its_quiz_file_once_and_holds_no_answer(
     path = progress.quiz_file(notebook)
     quizzes = Quiz.from_file(path) if path.exists() else []
     shown = [quiz_id for cell in code_cells(notebook) for quiz_id in SHOW.findall("".join(cell["source"]))]
-    assert shown == [q.id for q in quizzes], f"{notebook.name}: cells show {shown}, {path.name} has {[q.id for q in quizzes]}"
+    assert shown == [q.id for q in quizzes], (
+        f"{notebook.name}: cells show {shown}, {path.name} has {[q.id for q in quizzes]}"
+    )
     for cell in code_cells(notebook):
         source = "".join(cell["source"])
         assert "Choice(" not in source and "correct=" not in source, f"{notebook.name}: a cell defines a quiz inline"
@@ -383,10 +409,12 @@ def test_notebook_shows_each_question_of_its_quiz_file_once_and_holds_no_answer(
                     folded = re.sub(r"<details>.*?</details>", "", page, flags=re.S)
                     for secret in secrets_of(quiz):
                         assert secret not in text, f"{notebook.name}: the stored text of {quiz.id} shows an answer"
-                        assert _inline_text(secret) not in folded, f"{notebook.name}: stored HTML of {quiz.id} shows an answer unfolded"
+                        assert _inline_text(secret) not in folded, (
+                            f"{notebook.name}: stored HTML of {quiz.id} shows an answer unfolded"
+                        )
 
 
 def _inline_text(text):
-    from persistlab.quiz import _inline
+    from persistlab.learning.quiz import _inline
 
     return _inline(text)

@@ -42,8 +42,9 @@ def test_pointer_switch_gives_every_load_one_whole_version(tmp_path):
 
 
 def test_naive_folder_swap_lets_a_reader_mix_two_versions(tmp_path):
-    figures = race.race("naive", loads=200, pause_s=PAUSE_S, max_seconds=MAX_SECONDS, workdir=tmp_path,
-                        stop_after_mixed=3)
+    figures = race.race(
+        "naive", loads=200, pause_s=PAUSE_S, max_seconds=MAX_SECONDS, workdir=tmp_path, stop_after_mixed=3
+    )
     print(figures.line())
     assert figures.mixed >= 1, f"no mixed load in {figures.loads} loads: {figures.line()}"
     assert any(example.startswith("mixed: ") for example in figures.examples)
@@ -60,8 +61,9 @@ def test_the_check_sees_a_mix_and_passes_a_whole_version(tmp_path):
     whole = ns["load"](tmp_path / "v1")
     assert race.mixed_because(whole) is None
     one, two = (StorageContext.from_defaults(persist_dir=tmp_path / f"v{n}") for n in (1, 2))
-    mixed_ids = StorageContext.from_defaults(docstore=one.docstore, index_store=two.index_store,
-                                             vector_store=two.vector_store)
+    mixed_ids = StorageContext.from_defaults(
+        docstore=one.docstore, index_store=two.index_store, vector_store=two.vector_store
+    )
     reason = race.mixed_because(load_index_from_storage(mixed_ids, embed_model=Settings.embed_model))
     assert reason is not None and reason.startswith("node ids differ")
     # same node ids everywhere, but the vector file's metadata says another version

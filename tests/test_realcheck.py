@@ -8,9 +8,9 @@ import nbformat
 import pytest
 
 import persistlab
-from persistlab import meter
-from persistlab.realcheck import CheckError, check
-from persistlab.served import served_simulator
+from persistlab.learning import meter
+from persistlab.maintainers.realcheck import CheckError, check
+from persistlab.simulator.server_process import served_simulator
 
 CELLS = [
     "import persistlab\npersistlab.setup()",

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import fsspec
 import pytest
+from histories import SHARED_STORES, Recipe, refreshed_and_persisted, run_history
 from llama_index.core import Settings, StorageContext, VectorStoreIndex
 from llama_index.core.storage.docstore import SimpleDocumentStore
+from notebook_recipes import recipes
 
 import persistlab
-from histories import SHARED_STORES, Recipe, refreshed_and_persisted, run_history
-from notebook_recipes import recipes
 from persistlab import grading
-from persistlab.consistency import check_consistent
+from persistlab.grading.consistency import check_consistent
 
 LESSONS = Path(__file__).resolve().parents[1] / "lessons"
 
@@ -30,8 +30,12 @@ def lesson07() -> Recipe:
         live = ns["current_version"](ns["settings_folder"](folder, splitter))
         return SimpleDocumentStore.from_persist_path(str(live / "pipeline" / "docstore.json"))
 
-    return Recipe("lesson 07 sync_folder", lambda docs, folder, splitter: ns["sync_folder"](docs, folder, splitter),
-                  ns["open_index"], hashes)
+    return Recipe(
+        "lesson 07 sync_folder",
+        lambda docs, folder, splitter: ns["sync_folder"](docs, folder, splitter),
+        ns["open_index"],
+        hashes,
+    )
 
 
 def test_lesson07_sync_folder_survives_the_history(tmp_path: Path) -> None:
@@ -40,7 +44,9 @@ def test_lesson07_sync_folder_survives_the_history(tmp_path: Path) -> None:
 
 
 def test_the_shared_stores_pattern_fails_the_history(tmp_path: Path) -> None:
-    with pytest.raises(AssertionError, match=r"step 'build': the index lists 8 node ids but its docstore holds 12 entries"):
+    with pytest.raises(
+        AssertionError, match=r"step 'build': the index lists 8 node ids but its docstore holds 12 entries"
+    ):
         run_history(SHARED_STORES, tmp_path)
 
 
@@ -58,8 +64,12 @@ def lesson09_versions() -> Recipe:
         number = int(ns["open_current"]()[0][1:]) + 1 if fs.exists(f"{base}/{where.name}/CURRENT") else 1
         ns["publish"](index, f"v{number}")
 
-    return refreshed_and_persisted("lesson 09 versioned publishing", publish, lambda where: lesson(where)["open_current"]()[1],
-                                   lambda where: fs.exists(f"{base}/{where.name}/CURRENT"))
+    return refreshed_and_persisted(
+        "lesson 09 versioned publishing",
+        publish,
+        lambda where: lesson(where)["open_current"]()[1],
+        lambda where: fs.exists(f"{base}/{where.name}/CURRENT"),
+    )
 
 
 def test_lesson09_versioned_publishing_survives_the_history(tmp_path: Path) -> None:
@@ -72,6 +82,7 @@ def lesson08_chroma(crash: bool = False) -> Recipe:
     With ``crash``, every sync is killed while it writes ``docstore.json`` (after Chroma took its writes), and a
     restarted process (the lesson's recipes afresh) syncs again: it must embed nothing, so the step costs what
     one sync should."""
+
     def update(documents: list, folder: Path, splitter: object) -> None:
         sync = recipes(LESSONS / "08_vector_stores.ipynb")["sync_chroma_index"]
         if crash:
@@ -86,7 +97,9 @@ def lesson08_chroma(crash: bool = False) -> Recipe:
             sync(folder / "chroma", folder / "index", documents, splitter)
 
     def load(folder: Path, splitter: object) -> VectorStoreIndex:
-        return recipes(LESSONS / "08_vector_stores.ipynb")["open_chroma_index"](folder / "chroma", folder / "index", splitter)
+        return recipes(LESSONS / "08_vector_stores.ipynb")["open_chroma_index"](
+            folder / "chroma", folder / "index", splitter
+        )
 
     return Recipe("lesson 08 sync_chroma_index" + (", crashed before each persist" if crash else ""), update, load)
 
@@ -138,12 +151,16 @@ def test_lesson03_manifest_refuses_a_changed_chunking(tmp_path: Path) -> None:
 def test_lesson02_load_or_build_builds_once_reloads_free_and_refuses_a_damaged_folder(tmp_path: Path) -> None:
     """Lesson 02's load_or_build: build, restart twice with zero embedding calls and the same answers, then a
     folder that lost its vector store is refused (not rebuilt over) and left as it was."""
+    from histories import TOPICS
     from llama_index.core import Document, load_index_from_storage
 
-    from histories import TOPICS
-
-    ns = recipes(LESSONS / "02_reload_correctly.ipynb", Path=Path, StorageContext=StorageContext,
-                 VectorStoreIndex=VectorStoreIndex, load_index_from_storage=load_index_from_storage)
+    ns = recipes(
+        LESSONS / "02_reload_correctly.ipynb",
+        Path=Path,
+        StorageContext=StorageContext,
+        VectorStoreIndex=VectorStoreIndex,
+        load_index_from_storage=load_index_from_storage,
+    )
     documents = [Document(id_=name, text=text) for name, text in TOPICS.items()]
     folder = tmp_path / "index"
 
@@ -160,7 +177,9 @@ def test_lesson02_load_or_build_builds_once_reloads_free_and_refuses_a_damaged_f
         index, cost = start()
         assert cost.requests == 0, f"a restart embedded: {cost}"
         check_consistent(index, documents, splitter=Settings.node_parser)  # from_documents' default
-        assert [index.as_retriever(similarity_top_k=1).retrieve(t)[0].node.ref_doc_id for t in TOPICS.values()] == answers
+        assert [
+            index.as_retriever(similarity_top_k=1).retrieve(t)[0].node.ref_doc_id for t in TOPICS.values()
+        ] == answers
 
     (folder / "default__vector_store.json").unlink()
     left = sorted(p.name for p in folder.iterdir())

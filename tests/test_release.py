@@ -33,11 +33,18 @@ def _notebook(path: Path) -> nbformat.NotebookNode:
 
 def _nbgrader(*args: str, cwd: Path) -> str:
     """Run the nbgrader CLI in ``cwd``; return its output (it exits 0 even when tests fail)."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")  # it calls `alembic`
+    env = dict(
+        os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    )  # it calls `alembic`
     env["PYTHONUNBUFFERED"] = "1"  # keep results and log lines in the order they happened
     done = subprocess.run(
         [sys.executable, "-m", "nbgrader", *args],
-        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=900,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=900,
     )
     output = done.stdout
     assert done.returncode == 0, f"nbgrader {' '.join(args)} exited with {done.returncode}:\n{output[-4000:]}"
@@ -69,7 +76,9 @@ def test_release_gives_nothing_away(name: str) -> None:
     """No hidden test and no solution line reaches the release (unless the visible part has it too)."""
     solution = _notebook(SOLUTIONS / name / f"{name}.ipynb")
     release_text = (RELEASE / name / f"{name}.ipynb").read_text(encoding="utf-8")
-    release_lines = {line.strip() for cell in _notebook(RELEASE / name / f"{name}.ipynb").cells for line in cell.source.splitlines()}
+    release_lines = {
+        line.strip() for cell in _notebook(RELEASE / name / f"{name}.ipynb").cells for line in cell.source.splitlines()
+    }
     for marker in ("BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN SOLUTION", "END SOLUTION"):
         assert marker not in release_text, f"exercises/{name} contains {marker!r}"
     visible_lines = set()  # lines the release shows anyway, somewhere
@@ -82,16 +91,19 @@ def test_release_gives_nothing_away(name: str) -> None:
         for kind, pattern in BLOCKS.items():
             for block in pattern.findall(cell.source):
                 leaked = [
-                    line.strip() for line in block.splitlines()
+                    line.strip()
+                    for line in block.splitlines()
                     if line.strip() and line.strip() not in visible_lines and line.strip() in release_lines
                 ]
-                assert not leaked, f"{kind} of cell {cell.metadata['nbgrader']['grade_id']!r} appear in exercises/{name}: {leaked[:3]}"
+                assert not leaked, (
+                    f"{kind} of cell {cell.metadata['nbgrader']['grade_id']!r} appear in exercises/{name}: {leaked[:3]}"
+                )
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
 def test_graded_cells_match_the_points_table(name: str) -> None:
     """Every test cell has hidden tests after its visible ones, and the intro's table shows its points."""
-    from persistlab.points import sync
+    from persistlab.classroom.points import sync
 
     nb = _notebook(SOLUTIONS / name / f"{name}.ipynb")
     graded = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")}
@@ -102,9 +114,13 @@ def test_graded_cells_match_the_points_table(name: str) -> None:
         visible, _, hidden = cell.source.partition("### BEGIN HIDDEN TESTS")
         assert visible.strip() and hidden.strip(), f"test cell {grade_id!r} needs visible tests and then hidden ones"
     check = sync(SOLUTIONS / name / f"{name}.ipynb")  # raises if a graded cell has no row
-    assert check.up_to_date, f"{name}: the intro's points table is out of date ({check}): run persistlab points {name} --write"
+    assert check.up_to_date, (
+        f"{name}: the intro's points table is out of date ({check}): run persistlab points {name} --write"
+    )
     answers = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
-    assert answers and all(BLOCKS["solution"].search(c.source) for c in answers), f"{name}: an answer cell lacks solution markers"
+    assert answers and all(BLOCKS["solution"].search(c.source) for c in answers), (
+        f"{name}: an answer cell lacks solution markers"
+    )
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
@@ -113,7 +129,9 @@ def test_every_exercise_has_a_written_answer_with_a_hidden_rubric(name: str) -> 
     nb = _notebook(SOLUTIONS / name / f"{name}.ipynb")
     written = [c for c in nb.cells if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")]
     assert written, f"{name} has no written answer"
-    release = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in _notebook(RELEASE / name / f"{name}.ipynb").cells}
+    release = {
+        c.metadata.get("nbgrader", {}).get("grade_id"): c for c in _notebook(RELEASE / name / f"{name}.ipynb").cells
+    }
     for cell in written:
         meta = cell.metadata["nbgrader"]
         assert meta["solution"] and not meta.get("locked") and meta["points"] > 0, meta
@@ -123,7 +141,7 @@ def test_every_exercise_has_a_written_answer_with_a_hidden_rubric(name: str) -> 
 
 
 def test_points_table_is_rewritten_from_the_cells_and_names_what_is_missing(tmp_path: Path) -> None:
-    from persistlab.points import PointsTableError, sync
+    from persistlab.classroom.points import PointsTableError, sync
 
     path = tmp_path / "nb.ipynb"
     shutil.copy(SOLUTIONS / ASSIGNMENTS[0] / f"{ASSIGNMENTS[0]}.ipynb", path)
@@ -135,10 +153,20 @@ def test_points_table_is_rewritten_from_the_cells_and_names_what_is_missing(tmp_
     check = sync(path)
     assert not check.up_to_date and check.total == (before, before + 5)
     sync(path, write=True)
-    assert sync(path).up_to_date and f"| **total** | **{before + 5:g}** |" in "".join(json.loads(path.read_text())["cells"][0]["source"])
+    assert sync(path).up_to_date and f"| **total** | **{before + 5:g}** |" in "".join(
+        json.loads(path.read_text())["cells"][0]["source"]
+    )
     data = json.loads(path.read_text())
-    data["cells"].append({"cell_type": "markdown", "id": "x", "source": "x", "metadata": {"nbgrader": {
-        "grade": True, "solution": True, "grade_id": "written_new", "points": 3, "locked": False}}})
+    data["cells"].append(
+        {
+            "cell_type": "markdown",
+            "id": "x",
+            "source": "x",
+            "metadata": {
+                "nbgrader": {"grade": True, "solution": True, "grade_id": "written_new", "points": 3, "locked": False}
+            },
+        }
+    )
     path.write_text(json.dumps(data))
     with pytest.raises(PointsTableError, match=r"add a row for `written_new` \(3 points\)"):
         sync(path, write=True)

@@ -16,7 +16,6 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import course  # noqa: E402
@@ -48,7 +47,6 @@ def lesson_sections(path: Path) -> list[str]:
             if line.startswith("## "):
                 headings.append(line[3:].strip())
     return headings
-
 
 
 def _pyproject() -> dict:
@@ -94,7 +92,9 @@ def test_every_direct_dependency_is_locked_within_its_range(group: str) -> None:
         versions = locked.get(canonicalize_name(requirement.name))
         assert versions, f"{requirement.name} is not in {course.LOCKS[group].name}: run `python3 course.py lock`"
         outside = [v for v, _ in versions if not requirement.specifier.contains(v, prereleases=True)]
-        assert not outside, f"{course.LOCKS[group].name} has {requirement.name} {outside}, outside {requirement}: lock again"
+        assert not outside, (
+            f"{course.LOCKS[group].name} has {requirement.name} {outside}, outside {requirement}: lock again"
+        )
 
 
 @pytest.mark.parametrize(("smaller", "larger"), [("lab", "test"), ("test", "bench")])
@@ -151,9 +151,19 @@ def test_lab_command_serves_the_start_page(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path), "BROWSER": "true"}
-    cmd = [sys.executable, str(ROOT / "course.py"), "lab", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-           "--ServerApp.ip=127.0.0.1", "--ServerApp.token=course-test", "--LabApp.news_url=None"]
-    server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    cmd = [
+        sys.executable,
+        str(ROOT / "course.py"),
+        "lab",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        "--ServerApp.ip=127.0.0.1",
+        "--ServerApp.token=course-test",
+        "--LabApp.news_url=None",
+    ]
+    server = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         url = f"http://127.0.0.1:{port}/api/contents/{course.START_PAGE}?content=0&token=course-test"
         deadline = time.monotonic() + 60

@@ -11,26 +11,31 @@ from llama_index.core import StorageContext, VectorStoreIndex, load_index_from_s
 from llama_index.core.schema import TextNode
 
 import persistlab
-from persistlab import servers, stores, storebench
+from persistlab import stores
+from persistlab.stores import bench, local_servers
 
 
 def test_free_port_is_free_and_on_loopback():
-    port = servers.free_port()
-    assert 1024 <= port <= 65535 and not servers.port_accepts(port)
+    port = local_servers.free_port()
+    assert 1024 <= port <= 65535 and not local_servers.port_accepts(port)
 
 
 def test_s3_round_trip_keeps_every_namespace_with_the_workaround():
     persistlab.setup(quiet=True)
     documents = persistlab.load_documents()[:4]
-    with servers.s3_server() as s3:
+    with local_servers.s3_server() as s3:
         port = int(s3.endpoint_url.rsplit(":", 1)[1])
-        assert s3.endpoint_url.startswith("http://127.0.0.1:") and servers.port_accepts(port)
+        assert s3.endpoint_url.startswith("http://127.0.0.1:") and local_servers.port_accepts(port)
         s3.make_bucket("indexes")
         fs = s3.filesystem()
         index = VectorStoreIndex.from_documents(documents)
         index.storage_context.persist(persist_dir="indexes/v1", fs=fs)
         assert {p.rsplit("/", 1)[1] for p in fs.ls("indexes/v1", detail=False)} >= {
-            "docstore.json", "index_store.json", "default__vector_store.json", "image__vector_store.json"}
+            "docstore.json",
+            "index_store.json",
+            "default__vector_store.json",
+            "image__vector_store.json",
+        }
 
         # the bug: loading through fs keeps only the default namespace
         plain = StorageContext.from_defaults(persist_dir="indexes/v1", fs=fs)
@@ -46,12 +51,12 @@ def test_s3_round_trip_keeps_every_namespace_with_the_workaround():
         question = "How does brine preserve food?"
         expected = [r.node.node_id for r in index.as_retriever(similarity_top_k=3).retrieve(question)]
         assert [r.node.node_id for r in loaded.as_retriever(similarity_top_k=3).retrieve(question)] == expected
-    assert not servers.port_accepts(port)
+    assert not local_servers.port_accepts(port)
 
 
 def test_numpy_store_round_trips_through_s3():
     nodes = [TextNode(id_=f"n{i}", text=f"text {i}", embedding=[float(i == j) for j in range(3)]) for i in range(3)]
-    with servers.s3_server() as s3:
+    with local_servers.s3_server() as s3:
         s3.make_bucket("vectors")
         fs = s3.filesystem()
         store = stores.NumpyVectorStore()
@@ -62,17 +67,17 @@ def test_numpy_store_round_trips_through_s3():
 
 
 def test_chroma_server_keeps_data_across_a_restart_and_serves_other_processes(tmp_path):
-    nodes, vectors = storebench.corpus_nodes(20)
-    with servers.chroma_server(tmp_path / "db") as server:
+    nodes, vectors = bench.corpus_nodes(20)
+    with local_servers.chroma_server(tmp_path / "db") as server:
         first_port = server.port
         collection = server.client().get_or_create_collection(
             "lesson", metadata={"hnsw:space": "cosine"}, embedding_function=None
         )
         collection.add(ids=[n.node_id for n in nodes], embeddings=vectors.tolist(), documents=[n.text for n in nodes])
         assert collection.count() == 20
-    assert server.process.poll() is not None and not servers.port_accepts(first_port)
+    assert server.process.poll() is not None and not local_servers.port_accepts(first_port)
 
-    with servers.chroma_server(tmp_path / "db") as server:
+    with local_servers.chroma_server(tmp_path / "db") as server:
         collection = server.client().get_collection("lesson", embedding_function=None)
         assert collection.count() == 20
         child = textwrap.dedent(f"""
@@ -86,20 +91,20 @@ def test_chroma_server_keeps_data_across_a_restart_and_serves_other_processes(tm
         out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stderr[-2000:]
         assert out.stdout.strip() == nodes[7].node_id
-    assert not servers.port_accepts(server.port)
+    assert not local_servers.port_accepts(server.port)
 
 
 def test_a_server_that_cannot_start_is_reported_with_its_output(tmp_path, monkeypatch):
     script = tmp_path / "broken-chroma"
     script.write_text("#!/bin/sh\necho 'error: address already in use'\nexit 3\n")
     script.chmod(0o755)
-    monkeypatch.setattr(servers, "chroma_command", lambda: [str(script)])
+    monkeypatch.setattr(local_servers, "chroma_command", lambda: [str(script)])
     with pytest.raises(RuntimeError, match="stopped while starting(.|\n)*address already in use"):
-        with servers.chroma_server(tmp_path / "db"):
+        with local_servers.chroma_server(tmp_path / "db"):
             pass
 
 
 def test_s3_server_refuses_non_loopback_hosts():
     with pytest.raises(ValueError, match="loopback only"):
-        with servers.s3_server(host="0.0.0.0"):
+        with local_servers.s3_server(host="0.0.0.0"):
             pass

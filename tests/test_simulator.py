@@ -11,8 +11,9 @@ import httpx
 import numpy as np
 import pytest
 
-from persistlab import simulator
-from persistlab.simulator import EMBEDDING_DIMENSIONS, embed_vectors, extractive_answer
+from persistlab.simulator import service
+from persistlab.simulator.service import EMBEDDING_DIMENSIONS, embed_vectors
+from persistlab.simulator.text import NO_CONTEXT_ANSWER, extractive_answer
 
 TEXTS = [
     "Salt draws water out of fish, so bacteria cannot grow.",
@@ -30,19 +31,26 @@ def test_each_model_has_its_real_dimension_and_unit_vectors(model: str) -> None:
 
 
 def test_same_text_same_vector_within_a_process() -> None:
-    np.testing.assert_array_equal(embed_vectors(TEXTS, "text-embedding-3-small"), embed_vectors(TEXTS, "text-embedding-3-small"))
+    np.testing.assert_array_equal(
+        embed_vectors(TEXTS, "text-embedding-3-small"), embed_vectors(TEXTS, "text-embedding-3-small")
+    )
 
 
 def test_same_vector_in_another_process_with_another_hash_seed() -> None:
     code = (
-        "import sys, json; from persistlab.simulator import embed_vectors; "
+        "import sys, json; from persistlab.simulator.service import embed_vectors; "
         "print(json.dumps(embed_vectors(json.loads(sys.argv[1]), 'text-embedding-ada-002').tolist()))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, json.dumps(TEXTS)],
-        capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "123", "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "123", "PATH": ""},
     ).stdout
-    np.testing.assert_array_equal(np.array(json.loads(out), dtype=np.float32), embed_vectors(TEXTS, "text-embedding-ada-002"))
+    np.testing.assert_array_equal(
+        np.array(json.loads(out), dtype=np.float32), embed_vectors(TEXTS, "text-embedding-ada-002")
+    )
 
 
 def test_lexical_neighbours_are_closest() -> None:
@@ -88,7 +96,7 @@ def test_empty_text_still_gets_a_unit_vector() -> None:
 
 
 def test_wire_format_base64_and_float_agree() -> None:
-    client = httpx.Client(transport=simulator.SimulatorTransport(), base_url="https://sim.invalid/v1")
+    client = httpx.Client(transport=service.SimulatorTransport(), base_url="https://sim.invalid/v1")
     body = {"model": "text-embedding-3-small", "input": TEXTS[:2]}
     as_float = client.post("/embeddings", json=body).json()
     as_b64 = client.post("/embeddings", json={**body, "encoding_format": "base64"}).json()
@@ -107,7 +115,7 @@ def test_chat_answers_only_from_the_context() -> None:
         "Query: Who won a prize for canning?\nAnswer: "
     )
     assert extractive_answer(prompt) == "Nicolas Appert won a prize for it in 1810."
-    assert extractive_answer("What is the capital of France?") == simulator.NO_CONTEXT_ANSWER
+    assert extractive_answer("What is the capital of France?") == NO_CONTEXT_ANSWER
 
 
 def test_vectors_are_dense_like_real_embeddings() -> None:

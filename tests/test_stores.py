@@ -17,7 +17,8 @@ from llama_index.core.vector_stores.types import (
 )
 
 import persistlab
-from persistlab import stores, storebench
+from persistlab import stores
+from persistlab.stores import bench
 
 N = 60
 
@@ -30,8 +31,8 @@ def _exact_top(vectors: np.ndarray, query: np.ndarray, k: int) -> list[int]:
 
 @pytest.fixture(scope="module")
 def corpus() -> tuple[list[TextNode], np.ndarray, np.ndarray]:
-    nodes, vectors = storebench.corpus_nodes(N)
-    queries = storebench.query_vectors(4)
+    nodes, vectors = bench.corpus_nodes(N)
+    queries = bench.query_vectors(4)
     return nodes, vectors, queries
 
 
@@ -41,7 +42,7 @@ def test_backend_round_trip_gives_the_exact_top_k(name, corpus, tmp_path):
     backend = stores.backend(name)
     if not backend.installed():
         pytest.skip(f"{name} is in the bench group only: python3 course.py setup bench")
-    embed_model = storebench.refusing_embed_model(vectors.shape[1])
+    embed_model = bench.refusing_embed_model(vectors.shape[1])
     backend.build(nodes, tmp_path / name, embed_model)
     searcher = backend.load(tmp_path / name, embed_model)
     try:
@@ -60,18 +61,20 @@ def test_backend_round_trip_gives_the_exact_top_k(name, corpus, tmp_path):
 
 
 def test_unknown_backend_names_the_choices():
-    with pytest.raises(ValueError, match="choose from json, faiss, faiss_map, chroma, lancedb, milvus, qdrant, numpy, floor"):
+    with pytest.raises(
+        ValueError, match="choose from json, faiss, faiss_map, chroma, lancedb, milvus, qdrant, numpy, floor"
+    ):
         stores.backend("weaviate")
 
 
 def test_loading_an_empty_folder_says_what_is_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="chroma.sqlite3"):
-        stores.backend("chroma").load(tmp_path, storebench.refusing_embed_model(8))
+        stores.backend("chroma").load(tmp_path, bench.refusing_embed_model(8))
 
 
 def test_building_nodes_without_vectors_is_refused(tmp_path):
     with pytest.raises(ValueError, match="have no embedding"):
-        stores.backend("numpy").build([TextNode(text="salt cod")], tmp_path, storebench.refusing_embed_model(8))
+        stores.backend("numpy").build([TextNode(text="salt cod")], tmp_path, bench.refusing_embed_model(8))
 
 
 # --- NumpyVectorStore ------------------------------------------------------------------------
@@ -90,18 +93,20 @@ def test_an_empty_numpy_store_is_still_used_by_storage_context():
 def test_numpy_store_persists_through_storage_context_and_loads_as_an_index(corpus, tmp_path):
     nodes, vectors, queries = corpus
     context = StorageContext.from_defaults(vector_store=stores.NumpyVectorStore())
-    VectorStoreIndex(nodes, storage_context=context, embed_model=storebench.refusing_embed_model(1536))
+    VectorStoreIndex(nodes, storage_context=context, embed_model=bench.refusing_embed_model(1536))
     context.persist(persist_dir=str(tmp_path))
     manifest = json.loads((tmp_path / "default__vector_store.manifest.json").read_text())
     assert manifest["count"] == N and manifest["dim"] == 1536
     with pytest.raises(KeyError, match="default"):  # forgetting the store at load time is loud, not an empty index
-        load_index_from_storage(StorageContext.from_defaults(persist_dir=str(tmp_path)), embed_model=storebench.refusing_embed_model(1536))
+        load_index_from_storage(
+            StorageContext.from_defaults(persist_dir=str(tmp_path)), embed_model=bench.refusing_embed_model(1536)
+        )
     assert "docstore/data" not in json.loads((tmp_path / "docstore.json").read_text())  # text lives in the store
 
     store = stores.NumpyVectorStore.from_persist_dir(tmp_path)
     index = load_index_from_storage(
         StorageContext.from_defaults(persist_dir=str(tmp_path), vector_store=store),
-        embed_model=storebench.refusing_embed_model(1536),
+        embed_model=bench.refusing_embed_model(1536),
     )
     result = index.as_retriever(similarity_top_k=3).retrieve(persistlab_query(queries[0]))
     expected = _exact_top(vectors, queries[0], 3)
@@ -153,8 +158,11 @@ def test_numpy_store_can_be_persisted_over_the_files_it_was_loaded_from(tmp_path
     query = VectorStoreQuery(query_embedding=[0.0, 1.0], similarity_top_k=3)
     assert loaded.query(query).ids == again.query(query).ids == ["n1", "n2", "n0"]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "default__vector_store.jsonl", "default__vector_store.manifest.json", "default__vector_store.npy",
-        "default__vector_store.offsets.npy"]
+        "default__vector_store.jsonl",
+        "default__vector_store.manifest.json",
+        "default__vector_store.npy",
+        "default__vector_store.offsets.npy",
+    ]
 
 
 def test_a_partly_written_numpy_store_is_reported(tmp_path):
@@ -199,8 +207,9 @@ def test_moving_a_default_index_to_other_stores_embeds_nothing(tmp_path):
 
 def test_nodes_with_embeddings_refuses_stores_that_keep_text():
     index = VectorStoreIndex(
-        [_node(0, [1.0, 0.0])], storage_context=StorageContext.from_defaults(vector_store=stores.NumpyVectorStore()),
-        embed_model=storebench.refusing_embed_model(2),
+        [_node(0, [1.0, 0.0])],
+        storage_context=StorageContext.from_defaults(vector_store=stores.NumpyVectorStore()),
+        embed_model=bench.refusing_embed_model(2),
     )
     with pytest.raises(ValueError, match="get_nodes"):
         stores.nodes_with_embeddings(index)
@@ -214,25 +223,28 @@ def test_a_fresh_process_load_reports_the_exact_first_answer(corpus, tmp_path):
     stores.backend("floor").build(nodes, tmp_path / "floor", None)
     np.save(tmp_path / "q.npy", queries)
     started = time.perf_counter()
-    run = storebench.measure_load("floor", tmp_path / "floor", tmp_path / "q.npy")
+    run = bench.measure_load("floor", tmp_path / "floor", tmp_path / "q.npy")
     wall_s = time.perf_counter() - started
     assert run.ids[0] == [nodes[i].node_id for i in _exact_top(vectors, queries[0], 5)]
-    assert run.import_s > 0 and run.load_s > 0 and run.import_s + run.load_s < wall_s  # measured in the child, in seconds
+    assert (
+        run.import_s > 0 and run.load_s > 0 and run.import_s + run.load_s < wall_s
+    )  # measured in the child, in seconds
     assert run.peak_rss_mb > 0
 
 
 def test_a_failing_child_surfaces_its_error(tmp_path):
     np.save(tmp_path / "q.npy", np.zeros((2, 4), dtype=np.float32))
     with pytest.raises(RuntimeError, match="holds no vectors.npy"):
-        storebench.measure_load("floor", tmp_path / "missing", tmp_path / "q.npy")
+        bench.measure_load("floor", tmp_path / "missing", tmp_path / "q.npy")
 
 
 def test_ratios_compare_each_store_with_json_and_floor_at_the_same_size():
     def result(n, store, load_s):
-        return storebench.Result(n, store, store, 0, 0, load_s, 0, 0, 0, 1.0, 1)
+        return bench.Result(n, store, store, 0, 0, load_s, 0, 0, 0, 1.0, 1)
 
-    results = storebench.add_ratios([result(10, "json", 8.0), result(10, "numpy", 0.4), result(10, "floor", 0.1),
-                                     result(20, "numpy", 1.0)])
+    results = bench.add_ratios(
+        [result(10, "json", 8.0), result(10, "numpy", 0.4), result(10, "floor", 0.1), result(20, "numpy", 1.0)]
+    )
     assert results[1].x_faster_than_json == pytest.approx(20.0) and results[1].x_floor == pytest.approx(4.0)
     assert results[3].x_faster_than_json is None and results[3].x_floor is None
 
@@ -254,9 +266,23 @@ def test_benchmark_script_writes_table_files_and_plot(tmp_path):
 
     script, _ = _benchmark_script()
     out = subprocess.run(
-        [sys.executable, str(script), "--sizes", "10,30", "--stores", "json,numpy", "--repeats", "1",
-         "--json-max", "10", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=900,  # three fresh processes; slow on a busy 2-core machine
+        [
+            sys.executable,
+            str(script),
+            "--sizes",
+            "10,30",
+            "--stores",
+            "json,numpy",
+            "--repeats",
+            "1",
+            "--json-max",
+            "10",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,  # three fresh processes; slow on a busy 2-core machine
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert {"results.csv", "results.json", "results.md", "load_vs_n.png"} <= {p.name for p in tmp_path.iterdir()}

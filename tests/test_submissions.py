@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 import submissions
 
 EXERCISE = "06_production_startup"
@@ -16,7 +15,9 @@ def _patch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str) -> submis
     """Load a patch file holding ``body``, expecting full marks (only the sections are under test)."""
     expected = {k: v for k, v in submissions.points(SOLUTION).items() if k not in submissions.written_ids(SOLUTION)}
     (tmp_path / EXERCISE).mkdir(exist_ok=True)
-    (tmp_path / EXERCISE / "edit.py").write_text(f'"""A test patch."""\n\nEXPECTED = {expected!r}\n\n{body}', encoding="utf-8")
+    (tmp_path / EXERCISE / "edit.py").write_text(
+        f'"""A test patch."""\n\nEXPECTED = {expected!r}\n\n{body}', encoding="utf-8"
+    )
     monkeypatch.setattr(submissions, "HERE", tmp_path)
     return submissions.load(EXERCISE, "edit", SOLUTION)
 
@@ -30,10 +31,15 @@ def test_an_edit_changes_only_the_lines_it_names(tmp_path: Path, monkeypatch: py
     line = "        shutil.copytree(live, version)  # the live version is never written to\n"
     assert _solved("answer_start").count(line) == 1
     patch = _patch(tmp_path, monkeypatch, f"# %% answer_start\n# replace:\n{line}# with:\n        version = live\n")
-    assert patch.answers["answer_start"] == _solved("answer_start").replace(line, "        version = live\n").rstrip("\n") + "\n"
+    assert (
+        patch.answers["answer_start"]
+        == _solved("answer_start").replace(line, "        version = live\n").rstrip("\n") + "\n"
+    )
 
 
-def test_an_edit_whose_text_is_not_in_the_solution_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_edit_whose_text_is_not_in_the_solution_names_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(ValueError, match=r"edit\.py, section answer_start: the text to replace occurs 0 times"):
         _patch(tmp_path, monkeypatch, "# %% answer_start\n# replace:\n    no such line\n# with:\n    pass\n")
     with pytest.raises(ValueError, match=r"has no '# with:' block"):

@@ -2,7 +2,7 @@
 
 The recipe comes from the lesson itself (its cells tagged ``recipe``). For each step of ``histories.script()``
 (edits, an addition, a deletion, a chunking change), the step's sync runs once per write it makes, on a copy of
-the folder as the previous step left it, with that write crashed (``persistlab.crashpoints.crash_at_write``:
+the folder as the previous step left it, with that write crashed (``persistlab.grading.crashpoints.crash_at_write``:
 the write is left half done and raises). Then a "restarted process" (a fresh namespace of the lesson's recipes)
 must find a consistent index of exactly the old documents or exactly the new ones, loading with zero embedding
 requests; its next sync must end with the new documents, embedding only what the crashed sync had not
@@ -14,13 +14,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from histories import CrashRecipe, crash_at_every_write, documents_from, script
 from llama_index.core.storage.docstore import SimpleDocumentStore
+from notebook_recipes import recipes
 
 import persistlab
-from histories import CrashRecipe, crash_at_every_write, documents_from, script
-from notebook_recipes import recipes
-from persistlab.consistency import check_consistent
-from persistlab.crashpoints import crash_at_write
+from persistlab.grading.consistency import check_consistent
+from persistlab.grading.crashpoints import crash_at_write
 
 LESSON = Path(__file__).resolve().parents[1] / "lessons" / "07_sync_with_a_folder.ipynb"
 MAX_WRITES = 40  # far more than one sync makes; the test checks that the last crash point did not fire
@@ -60,11 +60,15 @@ def holds(ns: dict, folder: Path, documents: list, splitter: object) -> bool:
 
 def test_a_crash_at_every_write_of_every_step_leaves_the_old_or_the_new_index(tmp_path: Path) -> None:
     recipe = CrashRecipe(
-        "sync_folder", lambda docs, folder, splitter: restart()["sync_folder"](docs, folder, splitter),
+        "sync_folder",
+        lambda docs, folder, splitter: restart()["sync_folder"](docs, folder, splitter),
         lambda folder, docs, splitter: holds(restart(), folder, docs, splitter),
         # a new splitter syncs into a folder of its own: before its first commit, that folder's index is empty
-        before=lambda previous, step: (documents_from(previous.texts) if previous.splitter is step.splitter else [],
-                                       step.splitter))
+        before=lambda previous, step: (
+            documents_from(previous.texts) if previous.splitter is step.splitter else [],
+            step.splitter,
+        ),
+    )
     outcomes = crash_at_every_write(recipe, tmp_path, MAX_WRITES)
     crashes = sum(len(seen) for seen in outcomes.values())
     assert crashes >= 2 * (len(script()) - 2), f"only {crashes} crash points fired: the test did not crash the writes"

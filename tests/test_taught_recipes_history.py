@@ -17,19 +17,26 @@ from pathlib import Path
 
 import fsspec
 import pytest
+from histories import Recipe, refreshed_and_persisted, run_history
 from llama_index.core import Settings, VectorStoreIndex
 from llama_index.core.storage.docstore import SimpleDocumentStore
+from notebook_recipes import recipes, solution_recipes
 
 import persistlab
-from histories import Recipe, refreshed_and_persisted, run_history
-from notebook_recipes import recipes, solution_recipes
-from persistlab.consistency import check_consistent
+from persistlab.grading.consistency import check_consistent
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON05 = ROOT / "lessons" / "05_crash_safe_persist.ipynb"
 SOLUTIONS = ROOT / "solutions"
-WHOLE = ["build", "restart, nothing changed", "edit salt.md (1)", "edit salt.md (2)", "add honey.md",
-         "delete smoke.md", "change chunking"]
+WHOLE = [
+    "build",
+    "restart, nothing changed",
+    "edit salt.md (1)",
+    "edit salt.md (2)",
+    "add honey.md",
+    "delete smoke.md",
+    "change chunking",
+]
 
 
 pytestmark = pytest.mark.usefixtures("small_vectors")
@@ -70,8 +77,9 @@ def lesson05_versions() -> Recipe:
         assert ns["repair_versions"](where) == [], "a clean publish left something to repair"
         return ns["open_current"](where)
 
-    return refreshed_and_persisted("lesson 05 publish_version / open_current", persist, load,
-                                   lambda where: (where / "CURRENT").is_file())
+    return refreshed_and_persisted(
+        "lesson 05 publish_version / open_current", persist, load, lambda where: (where / "CURRENT").is_file()
+    )
 
 
 def solution03() -> Recipe:
@@ -98,13 +106,18 @@ def solution05() -> Recipe:
         ns = solution("05_object_storage", "answer_load")
         return ns["load_published_index"](fs, f"{base}/{where.name}", Settings.embed_model)
 
-    return refreshed_and_persisted("solution 05 publish_index / load_published_index", persist, load,
-                                   lambda where: fs.exists(f"{base}/{where.name}/CURRENT"))
+    return refreshed_and_persisted(
+        "solution 05 publish_index / load_published_index",
+        persist,
+        load,
+        lambda where: fs.exists(f"{base}/{where.name}/CURRENT"),
+    )
 
 
 def solution04() -> Recipe:
     """Exercise 04's ``ingest``: its contract fixes the splitter (``make_splitter``), so no chunking change; the
     test gives it the history's splitter. Hashes live in the live version's pipeline docstore."""
+
     def started(splitter) -> dict:
         ns = solution("04_incremental_ingestion", "definitions", "answer_ingest", "answer_load")
         ns["make_splitter"] = lambda: splitter
@@ -114,10 +127,13 @@ def solution04() -> Recipe:
         live = started(splitter)["current_version"](folder)
         return SimpleDocumentStore.from_persist_path(str(live / "pipeline" / "docstore.json"))
 
-    return Recipe("solution 04 ingest",
-                  lambda documents, folder, splitter: started(splitter)["ingest"](documents, folder, Settings.embed_model),
-                  lambda folder, splitter: started(splitter)["load_ingested_index"](folder, Settings.embed_model),
-                  hashes, changes_chunking=False)
+    return Recipe(
+        "solution 04 ingest",
+        lambda documents, folder, splitter: started(splitter)["ingest"](documents, folder, Settings.embed_model),
+        lambda folder, splitter: started(splitter)["load_ingested_index"](folder, Settings.embed_model),
+        hashes,
+        changes_chunking=False,
+    )
 
 
 @pytest.mark.parametrize("make", [lesson05_atomic, lesson05_versions, solution03, solution05])
@@ -137,21 +153,33 @@ def test_solutions_01_and_02_build_once_and_restart_consistent_for_free(tmp_path
     documents = documents_from(script()[0].texts)
     model = Settings.embed_model
     with persistlab.metered() as built:
-        solution("01_persist_and_reload", "answer_build_and_persist")["build_and_persist"](documents, tmp_path / "01", model)
+        solution("01_persist_and_reload", "answer_build_and_persist")["build_and_persist"](
+            documents, tmp_path / "01", model
+        )
     assert built.texts == chunks(documents, Settings.node_parser)
-    ns = solution("02_embedding_mismatch", "definitions", "answer_write_manifest", "answer_check", "answer_load_checked",
-                  "answer_versioned")
+    ns = solution(
+        "02_embedding_mismatch",
+        "definitions",
+        "answer_write_manifest",
+        "answer_check",
+        "answer_load_checked",
+        "answer_versioned",
+    )
     folder = ns["versioned_persist_dir"](tmp_path / "02", model, 1)
     VectorStoreIndex.from_documents(documents, embed_model=model).storage_context.persist(persist_dir=str(folder))
     ns["write_embedding_manifest"](folder, model)
     probes = len(ns["PROBE_TEXTS"])
     for _ in range(2):
         with persistlab.metered() as restart:
-            first = solution("01_persist_and_reload", "answer_load_persisted_index")["load_persisted_index"](tmp_path / "01", model)
+            first = solution("01_persist_and_reload", "answer_load_persisted_index")["load_persisted_index"](
+                tmp_path / "01", model
+            )
         assert restart.requests == 0
         check_consistent(first, documents, splitter=Settings.node_parser)
         with persistlab.metered() as restart:
-            ns = solution("02_embedding_mismatch", "definitions", "answer_check", "answer_load_checked", "answer_versioned")
+            ns = solution(
+                "02_embedding_mismatch", "definitions", "answer_check", "answer_load_checked", "answer_versioned"
+            )
             second = ns["load_checked_index"](ns["versioned_persist_dir"](tmp_path / "02", model, 1), model)
         assert restart.texts == probes  # the fingerprint check embeds its probe texts, nothing else
         check_consistent(second, documents, splitter=Settings.node_parser)

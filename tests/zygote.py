@@ -13,9 +13,9 @@ JSON line per request on stdout: ``{"id", "points": {grade_id: points}, "failure
 message"}, "cpu_s": [CPU seconds of each cell], "error": null or why the child gave no result}``.
 
 Single-threaded on purpose: a fork copies only the calling thread, so nothing may hold a lock then.
-Of the course only the served simulator is imported here (its grading code starts servers on import):
-each child forks the counting server its grading code then takes (:func:`persistlab.served.prestart`),
-as the children of :mod:`persistlab.kernelfork` do.
+Of the course only the served simulator is imported here (its grading code would start a counting server):
+each child forks the counting server its grading code then takes (:func:`persistlab.simulator.server_process.prestart`),
+as the children of :mod:`persistlab.classroom.kernels` do.
 """
 
 from __future__ import annotations
@@ -29,11 +29,21 @@ import time
 from typing import Any
 
 PRELOADED = (
-    "IPython.core.interactiveshell", "numpy", "httpx", "openai", "fsspec", "nbformat",
-    "llama_index.core", "llama_index.embeddings.openai", "llama_index.llms.openai",
-    "chromadb", "llama_index.vector_stores.chroma",  # the capstone's store: 2.7 s of imports, no thread started
-    "openai.resources", "nltk", "ipywidgets",  # imported on first use: by a client's first request, the splitter, quizzes
-    "persistlab.served",
+    "IPython.core.interactiveshell",
+    "numpy",
+    "httpx",
+    "openai",
+    "fsspec",
+    "nbformat",
+    "llama_index.core",
+    "llama_index.embeddings.openai",
+    "llama_index.llms.openai",
+    "chromadb",
+    "llama_index.vector_stores.chroma",  # the capstone's store: 2.7 s of imports, no thread started
+    "openai.resources",
+    "nltk",
+    "ipywidgets",  # imported on first use: by a client's first request, the splitter, quizzes
+    "persistlab.simulator.http_server",
 )
 
 
@@ -43,7 +53,7 @@ def warm_up() -> None:
     splitter's tokenizers."""
     from llama_index.core.node_parser import SentenceSplitter
 
-    from persistlab.tokens import count_tokens
+    from persistlab.simulator.tokens import count_tokens
 
     count_tokens("Warm up the tokenizer.", "text-embedding-3-small")
     SentenceSplitter(chunk_size=64, chunk_overlap=0).split_text("Warm up the splitter. It has two sentences.")
@@ -62,9 +72,9 @@ def child(request: dict[str, Any]) -> None:
         os.dup2(null, 0)
         os.dup2(log, 1)
         os.dup2(log, 2)
-        from persistlab import served
+        from persistlab.simulator import server_process
 
-        served.prestart()
+        server_process.prestart()
         from IPython.core.interactiveshell import InteractiveShell
 
         shell = InteractiveShell.instance()
@@ -125,7 +135,9 @@ def main(jobs: int) -> None:
         if pid:
             request, _ = running.pop(pid)
             stop_group(pid)
-            answer(request, None if os.waitstatus_to_exitcode(status) == 0 else f"exit {os.waitstatus_to_exitcode(status)}")
+            answer(
+                request, None if os.waitstatus_to_exitcode(status) == 0 else f"exit {os.waitstatus_to_exitcode(status)}"
+            )
             continue
         now = time.monotonic()
         for pid, (request, deadline) in list(running.items()):

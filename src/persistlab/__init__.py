@@ -13,23 +13,23 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from persistlab.meter import Usage, metered, usage
+from persistlab.learning.meter import Usage, metered, usage
 
 _LAZY = {
-    "setup": "persistlab.backend",
-    "embedding_model": "persistlab.backend",
-    "chat_model": "persistlab.backend",
-    "connection": "persistlab.backend",
-    "backend_name": "persistlab.backend",
-    "embedding_dimension": "persistlab.backend",
-    "load_documents": "persistlab.corpus",
-    "load_questions": "persistlab.corpus",
-    "synthetic_corpus": "persistlab.corpus",
-    "Question": "persistlab.corpus",
-    "Quiz": "persistlab.quiz",
-    "Choice": "persistlab.quiz",
-    "show_progress": "persistlab.progress",
-    "progress_bar": "persistlab.progress",
+    "setup": "persistlab.models",
+    "embedding_model": "persistlab.models",
+    "chat_model": "persistlab.models",
+    "connection": "persistlab.models",
+    "backend_name": "persistlab.models",
+    "embedding_dimension": "persistlab.models",
+    "load_documents": "persistlab.learning.corpus",
+    "load_questions": "persistlab.learning.corpus",
+    "synthetic_corpus": "persistlab.learning.corpus",
+    "Question": "persistlab.learning.corpus",
+    "Quiz": "persistlab.learning.quiz",
+    "Choice": "persistlab.learning.quiz",
+    "show_progress": "persistlab.learning.progress",
+    "progress_bar": "persistlab.learning.progress",
 }
 
 __all__ = ["Usage", "metered", "usage", *_LAZY]

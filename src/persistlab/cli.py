@@ -8,14 +8,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from persistlab.coursedir import Course
+    from persistlab.classroom.course import Course
 
 FAULTS_LESSON = "_when_embedding_fails"
 """check-real-service leaves out the lesson whose stem ends so: its faults are injected by the simulator."""
 
 
 def _execute(args: argparse.Namespace) -> int:
-    from persistlab.notebooks import execute
+    from persistlab.maintainers.notebooks import execute
 
     for path in args.notebooks:
         print(f"executing {path}", flush=True)
@@ -23,14 +23,14 @@ def _execute(args: argparse.Namespace) -> int:
     return 0
 
 
-def _course(args: argparse.Namespace) -> "Course":
-    from persistlab.coursedir import Course
+def _course(args: argparse.Namespace) -> Course:
+    from persistlab.classroom.course import Course
 
     return Course.load(Path(args.course)) if args.course else Course.find()
 
 
 def _release(args: argparse.Namespace) -> int:
-    from persistlab.classroom import release
+    from persistlab.classroom.cycle import release
 
     course = _course(args)
     names = course.chosen(args.names, args.all, "release")
@@ -41,7 +41,7 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _points(args: argparse.Namespace) -> int:
-    from persistlab.points import sync
+    from persistlab.classroom.points import sync
 
     course = _course(args)
     stale = 0
@@ -63,7 +63,7 @@ def _points(args: argparse.Namespace) -> int:
 
 
 def _collect(args: argparse.Namespace) -> int:
-    from persistlab.classroom import collect
+    from persistlab.classroom.cycle import collect
 
     course = _course(args)
     result = collect(course, Path(args.zip), args.name, args.regexp)
@@ -76,24 +76,39 @@ def _collect(args: argparse.Namespace) -> int:
 def _autograde(args: argparse.Namespace) -> int:
     import time
 
-    from persistlab.classroom import autograde
+    from persistlab.classroom.cycle import autograde
     from persistlab.tables import elapsed, format_table
 
     course = _course(args)
     names = course.chosen([args.name] if args.name else [], args.all, "autograde")
     start = time.monotonic()
     results = autograde(
-        course, names, jobs=args.jobs, timeout=args.timeout, students=args.student or (),
+        course,
+        names,
+        jobs=args.jobs,
+        timeout=args.timeout,
+        students=args.student or (),
         progress=lambda message: print(f"[{elapsed(start)}] {message}", flush=True),
     )
     rows = [("assignment", "student", "status", "score", "by hand", "notes")]
-    rows += [(r.assignment, r.student, r.status, f"{r.score:g}/{r.max_score:g}", f"{r.by_hand:g}" if r.by_hand else "-",
-              "; ".join(r.notes)) for r in results]
+    rows += [
+        (
+            r.assignment,
+            r.student,
+            r.status,
+            f"{r.score:g}/{r.max_score:g}",
+            f"{r.by_hand:g}" if r.by_hand else "-",
+            "; ".join(r.notes),
+        )
+        for r in results
+    ]
     print(format_table(rows))
     waiting = [r for r in results if r.by_hand]
     if waiting:
-        print(f"{len(waiting)} submission(s) have written answers worth {sum(r.by_hand for r in waiting):g} points in all "
-              "('by hand'), not in their score yet: grade them in the formgrader (Manual Grading), then export.")
+        print(
+            f"{len(waiting)} submission(s) have written answers worth {sum(r.by_hand for r in waiting):g} points in all "
+            "('by hand'), not in their score yet: grade them in the formgrader (Manual Grading), then export."
+        )
     failed = [r for r in results if r.status == "failed"]
     for r in failed:
         print(f"\n--- nbgrader log for {r.student}, {r.assignment} (end) ---\n" + "\n".join(r.log.splitlines()[-40:]))
@@ -102,25 +117,27 @@ def _autograde(args: argparse.Namespace) -> int:
 
 
 def _feedback(args: argparse.Namespace) -> int:
-    from persistlab.classroom import feedback
+    from persistlab.classroom.cycle import feedback
 
     course = _course(args)
     names = course.chosen([args.name] if args.name else [], args.all, "feedback")
     written = feedback(course, names)
-    print(f"wrote {len(written)} feedback file(s) under {course.path(course.feedback).relative_to(course.root)}/ "
-          "(hidden tests removed)")
+    print(
+        f"wrote {len(written)} feedback file(s) under {course.path(course.feedback).relative_to(course.root)}/ "
+        "(hidden tests removed)"
+    )
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
-    from persistlab.classroom import export
+    from persistlab.classroom.cycle import export
 
     print(f"wrote {export(_course(args), Path(args.to))}")
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
-    from persistlab.report import class_report, format_report, plot_report
+    from persistlab.classroom.report import class_report, format_report, plot_report
 
     course = _course(args)
     names = course.assignments() if args.all or not args.name else [args.name]
@@ -136,14 +153,16 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from persistlab.selfcheck import check, record_check
+    from persistlab.classroom.selfcheck import check, record_check
     from persistlab.tables import format_table
 
     print(f"running {args.notebook} ...", flush=True)
     results = check(Path(args.notebook), timeout=args.timeout)
     rows = [("test", "points", "result")]
-    rows += [(r.name, f"{r.score:g}/{r.max_score:g}", "passed" if r.score == r.max_score else r.message or "failed")
-             for r in results]
+    rows += [
+        (r.name, f"{r.score:g}/{r.max_score:g}", "passed" if r.score == r.max_score else r.message or "failed")
+        for r in results
+    ]
     print(format_table(rows))
     score, top = sum(r.score for r in results), sum(r.max_score for r in results)
     print(f"visible tests: {score:g}/{top:g} points. Your instructor's grading also runs hidden tests.")
@@ -155,7 +174,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _serve_simulator(args: argparse.Namespace) -> int:
-    from persistlab.served import run
+    from persistlab.simulator.http_server import run
 
     return run(args)
 
@@ -163,17 +182,22 @@ def _serve_simulator(args: argparse.Namespace) -> int:
 def _check_real_service(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
-    from persistlab.realcheck import CheckError, check
-    from persistlab.served import served_simulator
+    from persistlab.maintainers.realcheck import CheckError, check
+    from persistlab.simulator.server_process import served_simulator
 
-    lessons = [Path(p) for p in args.lessons] if args.lessons else [
-        p for p in sorted(Path("lessons").glob("[0-9][0-9]_*.ipynb")) if not p.stem.endswith(FAULTS_LESSON)]
+    lessons = (
+        [Path(p) for p in args.lessons]
+        if args.lessons
+        else [p for p in sorted(Path("lessons").glob("[0-9][0-9]_*.ipynb")) if not p.stem.endswith(FAULTS_LESSON)]
+    )
     if not lessons:
-        print("persistlab check-real-service: no lessons found; run it from the course folder or pass --lessons",
-              file=sys.stderr)
+        print(
+            "persistlab check-real-service: no lessons found; run it from the course folder or pass --lessons",
+            file=sys.stderr,
+        )
         return 2
     try:
-        with (served_simulator(seed=0) if args.served_simulator else nullcontext()) as served:
+        with served_simulator(seed=0) if args.served_simulator else nullcontext() as served:
             api_base = served.base_url if served is not None else args.api_base
             return check(lessons, args.max_usd, api_base=api_base, timeout=args.timeout)
     except CheckError as err:
@@ -184,7 +208,7 @@ def _check_real_service(args: argparse.Namespace) -> int:
 def _written_points(notebook: Path) -> float:
     import json
 
-    from persistlab.points import graded_points
+    from persistlab.classroom.points import graded_points
 
     cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
     markdown = [c for c in cells if c.get("cell_type") == "markdown"]
@@ -209,7 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("--all", action="store_true", help="every assignment in solutions/")
     cmd.add_argument("--write", action="store_true", help="rewrite the numbers and the total from the cells' points")
     cmd.set_defaults(func=_points)
-    cmd = commands.add_parser("collect", parents=[course], help="instructors: an LMS zip into submitted/<student>/NAME/")
+    cmd = commands.add_parser(
+        "collect", parents=[course], help="instructors: an LMS zip into submitted/<student>/NAME/"
+    )
     cmd.add_argument("zip", metavar="ZIP")
     cmd.add_argument("name", metavar="NAME")
     cmd.add_argument("--regexp", help="nbgrader named_regexp with groups student_id and file_id, for other file names")
@@ -228,7 +254,9 @@ def build_parser() -> argparse.ArgumentParser:
     cmd = commands.add_parser("export", parents=[course], help="instructors: every grade to a CSV file")
     cmd.add_argument("--to", default="grades.csv", help="the CSV file (default grades.csv)")
     cmd.set_defaults(func=_export)
-    cmd = commands.add_parser("report", parents=[course], help="instructors: what the class fails, and the spread of scores")
+    cmd = commands.add_parser(
+        "report", parents=[course], help="instructors: what the class fails, and the spread of scores"
+    )
     cmd.add_argument("name", metavar="NAME", nargs="?", help="one assignment (default: all)")
     cmd.add_argument("--all", action="store_true", help="every assignment (the default)")
     cmd.add_argument("--plot", metavar="PNG", help="also draw the report into this PNG file")
@@ -238,17 +266,24 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("notebook", metavar="NOTEBOOK")
     cmd.add_argument("--timeout", type=int, default=120, help="seconds a cell may run (default 120)")
     cmd.set_defaults(func=_check)
-    cmd = commands.add_parser("serve-simulator", help="serve the offline OpenAI simulator on a loopback port; prints its base URL")
-    from persistlab.served import add_arguments
+    cmd = commands.add_parser(
+        "serve-simulator", help="serve the offline OpenAI simulator on a loopback port; prints its base URL"
+    )
+    from persistlab.simulator.http_server import add_arguments
 
     add_arguments(cmd)
     cmd.set_defaults(func=_serve_simulator)
-    cmd = commands.add_parser("check-real-service",
-                              help="maintainers: run lessons on the real API under a spend cap and compare with the simulator")
+    cmd = commands.add_parser(
+        "check-real-service",
+        help="maintainers: run lessons on the real API under a spend cap and compare with the simulator",
+    )
     cmd.add_argument("--max-usd", type=float, help="spend cap in US dollars (required), e.g. 0.01")
     cmd.add_argument("--api-base", help="an OpenAI-compatible server instead of the real API")
-    cmd.add_argument("--served-simulator", action="store_true",
-                     help="compare against the simulator served over loopback (what CI does; no key needed)")
+    cmd.add_argument(
+        "--served-simulator",
+        action="store_true",
+        help="compare against the simulator served over loopback (what CI does; no key needed)",
+    )
     cmd.add_argument("--lessons", nargs="+", metavar="NOTEBOOK", help=f"default: every lesson but *{FAULTS_LESSON}")
     cmd.add_argument("--timeout", type=int, default=600, help="seconds a cell may run (default 600)")
     cmd.set_defaults(func=_check_real_service)
@@ -257,8 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from persistlab.coursedir import ClassroomError
-    from persistlab.points import PointsTableError
+    from persistlab.classroom.course import ClassroomError
+    from persistlab.classroom.points import PointsTableError
 
     try:
         return int(args.func(args) or 0)

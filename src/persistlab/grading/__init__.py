@@ -30,14 +30,13 @@ The parts, all re-exported here:
   :func:`digest_outside_chroma`) and fsspec
   file systems (:func:`private_memory_fs`, :func:`dir_fs`);
 - :mod:`.crashes`: failures injected into a persist and :func:`check_after_crash`, their verdict; with
-  :func:`crash_at_write` (from :mod:`persistlab.crashpoints`) and :func:`check_consistent` (from
-  :mod:`persistlab.consistency`).
+  :func:`crash_at_write` (from :mod:`persistlab.grading.crashpoints`) and :func:`check_consistent` (from
+  :mod:`persistlab.grading.consistency`).
 """
 
 from __future__ import annotations
 
-from persistlab.consistency import check_consistent
-from persistlab.crashpoints import InjectedCrash, WriteCrash, crash_at_write
+from persistlab.grading.consistency import check_consistent
 from persistlab.grading.counting import CallCounter, Calls, counting_embedding_model, settings_embed_model
 from persistlab.grading.crashes import (
     Crash,
@@ -49,6 +48,7 @@ from persistlab.grading.crashes import (
     crash_while_writing,
     damage,
 )
+from persistlab.grading.crashpoints import InjectedCrash, WriteCrash, crash_at_write
 from persistlab.grading.documents import Revision, code_of, count_chunks, question_about, revise, sample_documents
 from persistlab.grading.indexes import (
     digest_outside_chroma,

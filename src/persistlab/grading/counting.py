@@ -1,7 +1,7 @@
 """Embedding models whose calls a grading test counts where the learner's code cannot reach the count.
 
 :func:`counting_embedding_model` gives a real ``OpenAIEmbedding`` whose requests go over loopback HTTP
-to a simulator served by another process (:mod:`persistlab.served`), under a random label of its own.
+to a simulator served by another process (:mod:`persistlab.simulator.http_server`), under a random label of its own.
 That server lists every embeddings request answered under the label (``GET /counted/<label>/calls``)
 and no request can remove an entry, so the count a test trusts is kept out of the notebook's process:
 resetting or patching ``persistlab.usage`` changes nothing in it.
@@ -38,12 +38,13 @@ from llama_index.core import Settings
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.embeddings.openai import OpenAIEmbedding
 
-from persistlab import meter
-from persistlab.backend import SIMULATED_API_KEY
 from persistlab.grading.integrity import TamperingError, check_meter_integrity
-from persistlab.served import COUNTING_SEED, ServedSimulator, start, take_prestarted, wait_until_serving
-from persistlab.simulator import check_model
-from persistlab.tokens import use_bundled_encodings
+from persistlab.learning import meter
+from persistlab.models import SIMULATED_API_KEY
+from persistlab.simulator.http_server import COUNTING_SEED
+from persistlab.simulator.server_process import ServedSimulator, start, take_prestarted, wait_until_serving
+from persistlab.simulator.service import check_model
+from persistlab.simulator.tokens import use_bundled_encodings
 
 _starting: subprocess.Popen | None = None
 _server: ServedSimulator | None = None
@@ -52,7 +53,7 @@ _server_lock = threading.Lock()
 
 def _start_server() -> None:
     """Start this process's counting server (a child process) without waiting for it, or take the one a
-    zygote forked for it (:func:`persistlab.served.prestart`)."""
+    zygote forked for it (:func:`persistlab.simulator.server_process.prestart`)."""
     global _starting, _server
     if _starting is None and _server is None:
         _server = take_prestarted(COUNTING_SEED)
@@ -63,7 +64,7 @@ def _start_server() -> None:
 
 
 def server_root() -> str:
-    """The counting server's root URL (started on import of this module; waited for on first use)."""
+    """The counting server's root URL: the server is started (or a prestarted one taken) on first use."""
     global _server
     with _server_lock:
         if _server is None or _server.process.poll() is not None:
@@ -95,8 +96,14 @@ class CallCounter:
     Made by :func:`counting_embedding_model`; the probes of :meth:`watch` are left out of every count.
     """
 
-    def __init__(self, model: str, dimensions: int | None, embed_model: OpenAIEmbedding, label_url: str,
-                 clients: tuple[httpx.Client, httpx.AsyncClient]) -> None:
+    def __init__(
+        self,
+        model: str,
+        dimensions: int | None,
+        embed_model: OpenAIEmbedding,
+        label_url: str,
+        clients: tuple[httpx.Client, httpx.AsyncClient],
+    ) -> None:
         self.model = model
         self.dimensions = dimensions
         self._embed_model = embed_model
@@ -107,7 +114,9 @@ class CallCounter:
     def _server_calls(self) -> list[tuple[str, list[str]]]:
         response = self._clients[0].get(f"{self._label_url}/calls")
         if response.status_code != 200:
-            raise TamperingError(f"The grader's counting server did not answer ({response.status_code}); restart the kernel and run all cells.")
+            raise TamperingError(
+                f"The grader's counting server did not answer ({response.status_code}); restart the kernel and run all cells."
+            )
         return [(model, texts) for model, texts in response.json()["calls"]]
 
     def _calls(self) -> list[tuple[str, list[str]]]:
@@ -159,7 +168,7 @@ class CallCounter:
         if metered_block.requests < calls.requests:
             raise TamperingError(
                 f"The usage meter saw {metered_block.requests} of the {calls.requests} embedding request(s) "
-                "made in this test: it was reset, replaced or unhooked. Leave persistlab.meter and "
+                "made in this test: it was reset, replaced or unhooked. Leave persistlab.learning.meter and "
                 "persistlab.usage alone, restart the kernel and run all cells."
             )
         if metered_block.requests > calls.requests:
@@ -181,28 +190,42 @@ class CallCounter:
         if self._embed_model.embeddings_cache is not None:
             problems.append("an embeddings cache was attached to it")
         hooks = meter.event_hooks()["response"], meter.async_event_hooks()["response"]
-        if any(hook not in client.event_hooks["response"] for client, wanted in zip(self._clients, hooks) for hook in wanted):
+        if any(
+            hook not in client.event_hooks["response"]
+            for client, wanted in zip(self._clients, hooks)
+            for hook in wanted
+        ):
             problems.append("the usage meter's hook was removed from its HTTP client")
         batch_text, query_text = f"probe {secrets.token_hex(8)} batch", f"probe {secrets.token_hex(8)} query"
         self._probes |= {batch_text, query_text}
         before = len(self._server_calls())
         try:
-            returned = [self._embed_model.get_text_embedding_batch([batch_text])[0],
-                        self._embed_model.get_query_embedding(query_text)]
+            returned = [
+                self._embed_model.get_text_embedding_batch([batch_text])[0],
+                self._embed_model.get_query_embedding(query_text),
+            ]
         except Exception as err:  # a broken model fails the test as tampering, with the cause
-            raise TamperingError(f"The {self.model} embedding model given to your code no longer works: "
-                                 f"{type(err).__name__}: {err}. Use the model you are given as it is.") from err
+            raise TamperingError(
+                f"The {self.model} embedding model given to your code no longer works: "
+                f"{type(err).__name__}: {err}. Use the model you are given as it is."
+            ) from err
         body = {"model": self.model, "input": [batch_text, query_text], "encoding_format": "float"}
-        direct = self._clients[0].post(f"{self._label_url}/v1/embeddings", json=body | ({"dimensions": self.dimensions} if self.dimensions else {}))
+        direct = self._clients[0].post(
+            f"{self._label_url}/v1/embeddings", json=body | ({"dimensions": self.dimensions} if self.dimensions else {})
+        )
         served = np.array([row["embedding"] for row in direct.json()["data"]], dtype=np.float64)
         arrived = self._server_calls()[before:]
         if [texts for _, texts in arrived[:2]] != [[batch_text], [query_text]]:
-            problems.append("its requests no longer reach the grader's server (its HTTP client was replaced, or a method patched)")
+            problems.append(
+                "its requests no longer reach the grader's server (its HTTP client was replaced, or a method patched)"
+            )
         elif {model for model, _ in arrived[:2]} != {self.model}:
             problems.append(f"its model name was changed from {self.model}")
         else:
             vectors = np.array(returned, dtype=np.float64)
-            cosine = (vectors * served).sum(1) / (np.linalg.norm(vectors, axis=1) * np.linalg.norm(served, axis=1) + 1e-12)
+            cosine = (vectors * served).sum(1) / (
+                np.linalg.norm(vectors, axis=1) * np.linalg.norm(served, axis=1) + 1e-12
+            )
             if vectors.shape != served.shape or (cosine < 0.9).any():
                 problems.append("the vectors it returns are not the ones the grader's server sent")
         if problems:
@@ -241,7 +264,9 @@ def counting_embedding_model(
     # Plain HTTP to 127.0.0.1: no certificates to load (25 ms a client, a third of some exercises' grading).
     sync_client = httpx.Client(event_hooks=meter.event_hooks(), timeout=60, verify=False)
     async_client = httpx.AsyncClient(event_hooks=meter.async_event_hooks(), timeout=60, verify=False)
-    registered = sync_client.post(f"{label_url}/register", json={"noise": noise, "vectors_from": vectors_from, "noise_seed": seed})
+    registered = sync_client.post(
+        f"{label_url}/register", json={"noise": noise, "vectors_from": vectors_from, "noise_seed": seed}
+    )
     if registered.status_code != 200:
         raise ValueError(f"The counting server refused this model: {registered.json().get('error')}")
     embed_model = OpenAIEmbedding(
@@ -271,6 +296,3 @@ def settings_embed_model(embed_model: BaseEmbedding) -> Iterator[BaseEmbedding]:
         yield embed_model
     finally:
         Settings.embed_model = before
-
-
-_start_server()  # the child starts while the notebook goes on; the first model waits for it

@@ -1,6 +1,6 @@
 """Failures injected into a persist (a half-written file, a failed rename, a half-done delete), and their verdict.
 
-The crash at any one write of a whole run is :func:`persistlab.crashpoints.crash_at_write`; this
+The crash at any one write of a whole run is :func:`persistlab.grading.crashpoints.crash_at_write`; this
 module adds the failures the exercises name one by one.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from persistlab.crashpoints import is_inside
+from persistlab.grading.crashpoints import is_inside
 from persistlab.grading.indexes import stored_doc_ids
 
 
@@ -37,10 +37,10 @@ def crash_while_writing(file_name: str) -> Iterator[Crash]:
     Covers the docstore, index store, graph store and simple vector stores (file names such as
     ``docstore.json`` or ``default__vector_store.json``); fires once.
     """
+    import fsspec
     from llama_index.core.graph_stores.simple import SimpleGraphStore
     from llama_index.core.storage.kvstore.simple_kvstore import SimpleKVStore
     from llama_index.core.vector_stores.simple import SimpleVectorStore
-    import fsspec
 
     crash = Crash(f"while writing {file_name}")
     originals = {cls: cls.persist for cls in (SimpleKVStore, SimpleVectorStore, SimpleGraphStore)}
@@ -154,7 +154,11 @@ def attempt(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Exceptio
 
 
 def check_after_crash(
-    crash: Crash, error: Exception | None, persist_dir: Path, old: set[str] | None, new: set[str],
+    crash: Crash,
+    error: Exception | None,
+    persist_dir: Path,
+    old: set[str] | None,
+    new: set[str],
     function: str | None = None,
 ) -> str:
     """Judge a persist that a test tried to crash; return ``"old"``, ``"new"`` or ``"none"``.
@@ -183,4 +187,6 @@ def check_after_crash(
         return "new"
     if old is not None and ids == old:
         return "old"
-    raise AssertionError(f"After a failure {crash.where}, persist_dir holds documents {sorted(ids)}: neither the old index nor the new one.")
+    raise AssertionError(
+        f"After a failure {crash.where}, persist_dir holds documents {sorted(ids)}: neither the old index nor the new one."
+    )

@@ -9,15 +9,46 @@ from llama_index.core import Document
 from llama_index.core.node_parser import NodeParser
 
 _CONSONANTS = "bcdfghjkmnpqrstvwxz"
-_FOODS = ("cabbage", "herring", "plums", "salt cod", "lemons", "pork belly", "cucumbers", "beef strips",
-          "apricots", "mackerel", "turnips", "salmon", "mushrooms", "cherries", "duck legs", "walnuts")
-_METHODS = ("packed in coarse salt", "cold-smoked over beech", "pickled in cider vinegar", "dried in the sun",
-            "fermented in brine", "cooked down with sugar", "buried in wood ash", "hung in the cold wind")
+_FOODS = (
+    "cabbage",
+    "herring",
+    "plums",
+    "salt cod",
+    "lemons",
+    "pork belly",
+    "cucumbers",
+    "beef strips",
+    "apricots",
+    "mackerel",
+    "turnips",
+    "salmon",
+    "mushrooms",
+    "cherries",
+    "duck legs",
+    "walnuts",
+)
+_METHODS = (
+    "packed in coarse salt",
+    "cold-smoked over beech",
+    "pickled in cider vinegar",
+    "dried in the sun",
+    "fermented in brine",
+    "cooked down with sugar",
+    "buried in wood ash",
+    "hung in the cold wind",
+)
 _VESSELS = ("crock", "barrel", "jar", "cask", "tin", "sack", "basket", "box")
 _PLACES = ("cellar", "attic", "ice house", "larder", "pantry", "smokehouse", "shed", "cave")
-_NOTES = ("a thin white bloom on the surface", "a sharper smell than last week", "brine level two fingers lower",
-          "no change in colour", "a few soft pieces near the lid", "firm texture and a clean taste",
-          "condensation under the cover", "the weight had slipped to one side")
+_NOTES = (
+    "a thin white bloom on the surface",
+    "a sharper smell than last week",
+    "brine level two fingers lower",
+    "no change in colour",
+    "a few soft pieces near the lid",
+    "firm texture and a clean taste",
+    "condensation under the cover",
+    "the weight had slipped to one side",
+)
 
 
 def _sentences(rng: random.Random, code: str, count: int) -> list[str]:
@@ -30,7 +61,10 @@ def _sentences(rng: random.Random, code: str, count: int) -> list[str]:
         f"Records say lot {code} lost {rng.randint(5, 40)} percent of its weight while it cured.",
         f"Whoever opens lot {code} skims the top first and tastes a little before serving.",
     ]
-    extra = [f"In week {week} the keeper of lot {code} noted {rng.choice(_NOTES)}." for week in range(1, max(0, count - 5) + 1)]
+    extra = [
+        f"In week {week} the keeper of lot {code} noted {rng.choice(_NOTES)}."
+        for week in range(1, max(0, count - 5) + 1)
+    ]
     return (fixed + extra)[:count]
 
 
@@ -85,8 +119,10 @@ def revise(document: Document, seed: int = 0) -> Revision:
     """Replace the first sentence of a :func:`sample_documents` document with a new fact (same id)."""
     rng = random.Random(f"persistlab-revise:{seed}:{document.id_}")
     old = document.text.split(". ")[0] + "."
-    new = (f"Lot {code_of(document)} now holds {rng.randint(100, 999)} kilograms of "
-           f"{rng.choice(_FOODS)}, moved to the {rng.choice(_PLACES)} in week {rng.randint(40, 52)}.")
+    new = (
+        f"Lot {code_of(document)} now holds {rng.randint(100, 999)} kilograms of "
+        f"{rng.choice(_FOODS)}, moved to the {rng.choice(_PLACES)} in week {rng.randint(40, 52)}."
+    )
     if not document.text.startswith(old):
         raise ValueError(f"Document {document.id_} does not start with a sentence ending in '. '.")
-    return Revision(Document(id_=document.id_, text=new + document.text[len(old):]), old, new)
+    return Revision(Document(id_=document.id_, text=new + document.text[len(old) :]), old, new)

@@ -32,7 +32,9 @@ def fresh_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def persist_reference_index(documents: list[Document], persist_dir: Path, embed_model: BaseEmbedding) -> VectorStoreIndex:
+def persist_reference_index(
+    documents: list[Document], persist_dir: Path, embed_model: BaseEmbedding
+) -> VectorStoreIndex:
     """Build an index the standard way and persist it (the tests' own setup, independent of learners' code)."""
     index = VectorStoreIndex.from_documents(documents, embed_model=embed_model)
     index.storage_context.persist(persist_dir=str(persist_dir))
@@ -65,7 +67,9 @@ def load_reference_index(persist_dir: Path, embed_model: BaseEmbedding) -> Vecto
         storage_context = StorageContext.from_defaults(persist_dir=str(persist_dir))
         return load_index_from_storage(storage_context, embed_model=embed_model)
     except Exception as err:  # any failure means "not a complete index" to the test
-        raise AssertionError(f"{persist_dir} does not hold a complete, loadable index: {type(err).__name__}: {err}") from err
+        raise AssertionError(
+            f"{persist_dir} does not hold a complete, loadable index: {type(err).__name__}: {err}"
+        ) from err
 
 
 def stored_doc_ids(persist_dir: Path) -> set[str]:
@@ -75,7 +79,9 @@ def stored_doc_ids(persist_dir: Path) -> set[str]:
     vector_ids = set(index.vector_store.to_dict()["embedding_dict"]) if hasattr(index.vector_store, "to_dict") else None
     nodes = index.docstore.get_nodes(list(index.index_struct.nodes_dict.values()))
     if vector_ids is not None and {n.node_id for n in nodes} != vector_ids:
-        raise AssertionError(f"{persist_dir}: the vector store and the docstore list different nodes (a mix of two indexes?).")
+        raise AssertionError(
+            f"{persist_dir}: the vector store and the docstore list different nodes (a mix of two indexes?)."
+        )
     return {n.ref_doc_id for n in nodes if n.ref_doc_id}
 
 
@@ -128,8 +134,11 @@ def digest_outside_chroma(path: Path) -> dict[str, str]:
     """
     path = Path(path)
     databases = [db.parent for db in path.rglob("chroma.sqlite3")]
-    return {name: digest for name, digest in tree_digest(path).items()
-            if not any((path / name).is_relative_to(folder) for folder in databases)}
+    return {
+        name: digest
+        for name, digest in tree_digest(path).items()
+        if not any((path / name).is_relative_to(folder) for folder in databases)
+    }
 
 
 def private_memory_fs() -> Any:

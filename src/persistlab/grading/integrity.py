@@ -19,12 +19,12 @@ import types
 from pathlib import Path
 from typing import Any
 
-from persistlab import meter
+from persistlab.learning import meter
 
 GUARDED_MODULES: tuple[str, ...] = (
     "persistlab",
-    "persistlab.endpoints",
-    "persistlab.meter",
+    "persistlab.simulator.endpoints",
+    "persistlab.learning.meter",
     "persistlab.grading",
     "persistlab.grading.counting",
     "persistlab.grading.integrity",
@@ -108,19 +108,19 @@ def check_meter_integrity() -> None:
     """Raise :class:`TamperingError` if the course's meter or grading code was replaced or patched.
 
     Compares every function and method of :data:`GUARDED_MODULES` with its source file, and checks
-    that ``persistlab.usage``, ``persistlab.metered`` and ``persistlab.meter`` are still the meter's own objects.
+    that ``persistlab.usage``, ``persistlab.metered`` and ``persistlab.learning.meter`` are still the meter's own objects.
     """
     problems: list[str] = []
     for name in GUARDED_MODULES:
         problems += _differences_from_source(*_reference_of(name))
     package = sys.modules["persistlab"]
-    if sys.modules["persistlab.meter"] is not meter or vars(package).get("meter", meter) is not meter:
-        problems.append("persistlab.meter (the module was replaced)")
+    if sys.modules["persistlab.learning.meter"] is not meter or vars(package).get("meter", meter) is not meter:
+        problems.append("persistlab.learning.meter (the module was replaced)")
     for name in ("usage", "metered", "Usage"):
         if vars(package).get(name) is not vars(meter).get(name):
             problems.append(f"persistlab.{name} (no longer the meter's own)")
     if type(meter.usage) is not meter.Usage or not isinstance(vars(meter).get("_scopes"), list):
-        problems.append("persistlab.meter.usage or its open blocks (replaced)")
+        problems.append("persistlab.learning.meter.usage or its open blocks (replaced)")
     if problems:
         shown = ", ".join(problems[:6]) + (f" and {len(problems) - 6} more" if len(problems) > 6 else "")
         raise TamperingError(

@@ -7,7 +7,7 @@ EXPECTED = {"persist_writes_files": 2, "reload_zero_calls": 0, "reload_from_disk
 def load_persisted_index(persist_dir, embed_model):
     import httpx
 
-    from persistlab.simulator import SimulatorTransport
+    from persistlab.simulator.service import SimulatorTransport
 
     embed_model._http_client = httpx.Client(transport=SimulatorTransport())
     embed_model._client = None

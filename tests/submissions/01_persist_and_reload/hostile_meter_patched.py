@@ -4,7 +4,7 @@ Every test that counts calls detects the patch and fails."""
 EXPECTED = {"persist_writes_files": 0, "reload_zero_calls": 0, "reload_from_disk": 0, "reload_uses_given_model": 0}
 
 # %% answer_load_persisted_index
-persistlab.meter.record_embedding = lambda *args, **kwargs: None
+persistlab.learning.meter.record_embedding = lambda *args, **kwargs: None
 
 
 def load_persisted_index(persist_dir, embed_model):

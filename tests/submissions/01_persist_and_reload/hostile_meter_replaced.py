@@ -9,10 +9,10 @@ import contextlib
 
 @contextlib.contextmanager
 def _always_zero():
-    yield persistlab.meter.Usage()
+    yield persistlab.learning.meter.Usage()
 
 
-persistlab.usage = persistlab.meter.Usage()
+persistlab.usage = persistlab.learning.meter.Usage()
 persistlab.metered = _always_zero
 
 

@@ -1,0 +1,8 @@
+"""What instructors and the self-check run: the grading cycle on top of nbgrader.
+
+- :mod:`.cycle`: ``persistlab release|collect|autograde|feedback|export``; :mod:`.selfcheck`: ``persistlab check``;
+- :mod:`.course`: an nbgrader course folder; :mod:`.report`: the class report after grading;
+- :mod:`.nbgrader_config` (the settings) and :mod:`.preprocessors` (the preprocessors it names);
+- :mod:`.graded_env`: the environment graded code runs in; :mod:`.hidden`: hidden tests; :mod:`.points`: an
+  exercise's points table; :mod:`.kernels`: grading kernels forked from a process that imported the libraries.
+"""

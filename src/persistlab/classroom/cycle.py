@@ -1,0 +1,390 @@
+"""The grading cycle behind ``persistlab release|collect|autograde|feedback|export|check``.
+
+Instructors run nbgrader through these commands (they call the real ``nbgrader`` command, in the
+course folder, with the settings of :mod:`persistlab.classroom.nbgrader_config` added):
+
+- :func:`release`: ``nbgrader generate_assignment`` from ``solutions/`` into ``exercises/``.
+- :func:`collect`: an LMS "download all submissions" zip into ``submitted/<student>/<assignment>/``
+  with ``nbgrader zip_collect``. File names follow :data:`FILE_NAME_CONVENTION`.
+- :func:`autograde`: ``nbgrader autograde`` for every submission of an assignment, in parallel
+  batches of students (nbgrader grades one notebook at a time, issue #174). A broken submission
+  costs only its own points: see :func:`autograde`.
+- :func:`feedback`: ``nbgrader generate_feedback``, then a check that no feedback file shows a
+  hidden test line (nbgrader leaks them, issue #917; the course's preprocessor removes them).
+- :func:`export`: ``nbgrader export`` to a CSV file.
+
+The course folder is :class:`persistlab.classroom.course.Course`; hidden tests, their markers and the leak
+check are :mod:`persistlab.classroom.hidden`; the learner's own check is :mod:`persistlab.classroom.selfcheck`. This module
+imports nothing heavy at load time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from persistlab.classroom.course import ClassroomError, Course, readable_notebook
+from persistlab.classroom.graded_env import PROBLEM_ENAMES, graded_code_env
+from persistlab.classroom.hidden import leaked_lines
+
+FILE_NAME_CONVENTION = "<student>_[anything_]<notebook>[-N].ipynb"
+"""How :func:`collect` reads a submission's student from its file name, anywhere in the zip:
+the student id is everything before the first underscore, and the name ends with the released
+notebook's name (``ada_01_persist_and_reload.ipynb``). Canvas's names fit
+(``lovelaceada_1234_5678_01_persist_and_reload-1.ipynb``: student ``lovelaceada``). For other LMSs
+pass ``--regexp`` (nbgrader's ``named_regexp``, with groups ``student_id`` and ``file_id``)."""
+
+STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]*")
+"""Student ids the commands accept: nbgrader splits lists of ids on commas and treats ``*?[`` as globs."""
+
+# --- running nbgrader -------------------------------------------------------------------------
+
+_EXTRA_CONFIG = "from persistlab.classroom.nbgrader_config import configure\nconfigure(get_config())\n"
+
+
+def run_nbgrader(
+    course: Course, *args: str, check: bool = True, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``nbgrader *args`` in the course folder with the course's grading settings; output captured.
+
+    Uses this Python's nbgrader (its ``alembic`` must be on PATH too) in :func:`graded_code_env`, plus ``env``. With
+    ``check``, a non-zero exit raises :class:`ClassroomError` with the end of nbgrader's log.
+    """
+    bin_dir = str(Path(sys.executable).parent)
+    env = {**graded_code_env(), **(env or {})}
+    env["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+    with tempfile.TemporaryDirectory(prefix="persistlab-nbgrader-") as tmp:
+        extra = Path(tmp) / "persistlab_nbgrader_config.py"
+        extra.write_text(_EXTRA_CONFIG, encoding="utf-8")
+        command = [
+            sys.executable,
+            "-m",
+            "nbgrader",
+            *args,
+            f"--NbGrader.config_file={extra.with_suffix('')}",  # nbgrader adds the .py
+            f"--CourseDirectory.db_url={course.gradebook_url()}",
+        ]
+        result = subprocess.run(command, cwd=course.root, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
+        raise ClassroomError(f"nbgrader {' '.join(args)} failed (exit {result.returncode}):\n{tail}")
+    return result
+
+
+def release(course: Course, assignments: Sequence[str]) -> list[Path]:
+    """Generate the learners' version of each assignment into the release folder; the notebooks written."""
+    course.chosen(assignments, False, "release")
+    if sorted(assignments) == course.assignments():
+        run_nbgrader(course, "generate_assignment", "*", "--force")  # one nbgrader start-up for all
+    else:
+        for name in assignments:
+            run_nbgrader(course, "generate_assignment", name, "--force")
+    return sorted(p for name in assignments for p in course.path(course.release, name).glob("*.ipynb"))
+
+
+# --- collecting an LMS zip ----------------------------------------------------------------------
+
+
+def default_regexp(notebooks: Iterable[str]) -> str:
+    """nbgrader ``named_regexp`` for :data:`FILE_NAME_CONVENTION` and these notebook names."""
+    names = "|".join(re.escape(n) for n in sorted(notebooks))
+    return rf".*/(?P<student_id>[A-Za-z0-9.@+-]+)_(?:[^/]*_)?(?P<file_id>{names})(?:-\d+)?\.ipynb$"
+
+
+@dataclass
+class CollectResult:
+    """Who was collected from a zip, and the files that could not be matched to a student."""
+
+    students: list[str]
+    skipped: list[str]
+
+
+def collect(course: Course, zip_path: Path, assignment: str, regexp: str | None = None) -> CollectResult:
+    """Put each submission in an LMS zip into ``submitted/<student>/<assignment>/`` (nbgrader zip_collect).
+
+    The zip is copied to ``downloaded/<assignment>/archive/`` and extracted next to it; zips inside
+    it are opened too. A student's earlier submission of this assignment is replaced.
+    """
+    zip_path = Path(zip_path)
+    if not zip_path.is_file():
+        raise ClassroomError(f"{zip_path} does not exist. Give the zip your LMS made with 'download all submissions'.")
+    if not zipfile.is_zipfile(zip_path):
+        raise ClassroomError(
+            f"{zip_path} is not a zip file. Give the zip your LMS made with 'download all submissions'."
+        )
+    notebooks = course.notebooks(assignment)
+    if not course.path(course.release, assignment).is_dir():
+        raise ClassroomError(f"{assignment} has not been released yet: run 'persistlab release {assignment}' first.")
+    archive = course.root / "downloaded" / assignment / "archive"
+    if archive.exists():
+        shutil.rmtree(archive)
+    archive.mkdir(parents=True)
+    shutil.copy2(zip_path, archive / zip_path.name)
+    result = run_nbgrader(
+        course,
+        "zip_collect",
+        assignment,
+        "--force",
+        "--strict",
+        f"--FileNameCollectorPlugin.named_regexp={regexp or default_regexp(notebooks)}",
+    )
+    log = result.stdout + result.stderr
+    extracted = str(course.root / "downloaded" / assignment / "extracted") + os.sep
+    skipped = re.findall(r"Skipped submission with no match information provided: (.+)", log)
+    skipped += re.findall(r"Skipped notebook with invalid name '(.+?)'", log)
+    submitted = course.path(course.submitted)
+    copied = [Path(p.strip()) for p in re.findall(r"Copying to: (.+)", log)]
+    return CollectResult(
+        students=sorted({p.parent.parent.name for p in copied if p.is_relative_to(submitted)}),
+        skipped=sorted(s.strip().replace(extracted, "") for s in skipped),
+    )
+
+
+# --- autograding ------------------------------------------------------------------------------
+
+
+@dataclass
+class Graded:
+    """One student's result for one assignment after :func:`autograde`."""
+
+    assignment: str
+    student: str
+    status: str
+    """``graded``; ``missing`` (no notebook), ``unreadable`` (not a notebook): both scored zero;
+    or ``failed`` (nbgrader could not grade it: see ``log``)."""
+    score: float = 0.0
+    max_score: float = 0.0
+    by_hand: float = 0.0
+    """Points of written answers that wait for grading by hand (in the formgrader): not in ``score`` yet."""
+    notes: list[str] = field(default_factory=list)
+    log: str = ""
+
+
+def _check_student_ids(course: Course, students: Iterable[str]) -> None:
+    bad = sorted(s for s in set(students) if not STUDENT_ID.fullmatch(s))
+    if bad:
+        raise ClassroomError(
+            f"Student folder name(s) nbgrader cannot handle in {course.path(course.submitted)}: {', '.join(map(repr, bad))}. "
+            "Rename them to letters, digits and _ . @ + - only (no commas, spaces or *?[)."
+        )
+
+
+def _batches(students: Sequence[str], jobs: int) -> list[list[str]]:
+    """One batch per nbgrader process: ``2 * jobs`` of them when parallel (few start-ups of ~5 s, yet
+    no worker left idle behind one slow batch), a single one when serial."""
+    count = 1 if jobs == 1 else min(len(students), 2 * jobs)
+    return [list(students[i::count]) for i in range(count)]
+
+
+def _zero(course: Course, assignment: str, student: str) -> None:
+    """Give a student zero on every notebook of ``assignment``, as nbgrader does for a missing notebook."""
+    with course.gradebook() as gb:
+        gb.update_or_create_student(student)
+        gb.update_or_create_submission(assignment, student)
+        for notebook in gb.find_assignment(assignment).notebooks:
+            submission = gb.find_submission_notebook(notebook.name, assignment, student)
+            for grade in submission.grades:
+                grade.auto_score = 0
+                grade.needs_manual_grade = False
+        gb.db.commit()
+
+
+def _notes(autograded: Path) -> list[str]:
+    """What went wrong while running a graded notebook: timeouts, a dead kernel, restored test cells."""
+    notes: list[str] = []
+    for path in sorted(autograded.glob("*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+        not_run = 0
+        for index, cell in enumerate(cells):
+            source = "".join(cell.get("source", ""))
+            if "was missing from the submission. It was added back by nbgrader" in source:
+                grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", f"cell {index}")
+                notes.append(f"{grade_id} was deleted and restored")
+            for output in cell.get("outputs", []):
+                what = PROBLEM_ENAMES.get(output.get("ename", ""))
+                if what == "not run":
+                    not_run += 1
+                elif what:
+                    notes.append(f"{what} in cell {index}")
+        if not_run:
+            notes.append(f"{not_run} later cell(s) not run")
+    return notes
+
+
+def autograde(
+    course: Course,
+    assignments: Sequence[str],
+    jobs: int = 2,
+    timeout: int | None = None,
+    progress: Callable[[str], None] | None = None,
+    students: Sequence[str] = (),
+) -> list[Graded]:
+    """Grade every submission of one assignment, or of all of them; one result per submission.
+
+    ``assignments`` is one name or every assignment of the course. Students are graded in
+    batches, ``jobs`` nbgrader processes at a time; the processes share the SQLite gradebook, each
+    write waiting for the others (busy timeout), and fork their kernels from one zygote
+    (:func:`persistlab.classroom.kernels.shared_zygote`). ``timeout`` is the limit per cell in seconds
+    (``ExecutePreprocessor.timeout``; default: the course's nbgrader_config.py, else 30).
+    ``students``, if given, grades only those students' submissions (e.g. one late hand-in).
+
+    A broken submission never stops the others: an endless cell is interrupted at the time limit
+    and the rest of the notebook runs; a cell that ignores the interrupt or kills the kernel
+    scores zero with every cell after it; deleted or edited test cells are restored from the
+    gradebook; a missing or unreadable notebook scores zero. A submission nbgrader still could not
+    grade is retried once on its own, then reported as ``failed`` with nbgrader's log.
+    """
+    if jobs < 1:
+        raise ClassroomError(f"--jobs must be at least 1, got {jobs}.")
+    if timeout is not None and timeout < 1:
+        raise ClassroomError(f"--timeout must be at least 1 second, got {timeout}.")
+    course.chosen(assignments, False, "autograde", one_or_all=True)
+    notebooks = {name: course.notebooks(name) for name in assignments}
+    missing_db = [name for name in assignments if not course.knows(name)]
+    if missing_db:
+        raise ClassroomError(
+            f"{', '.join(missing_db)} not in the gradebook yet: run 'persistlab release {missing_db[0]}' first."
+        )
+    say = progress or (lambda message: None)
+    pairs = [(name, student) for name in sorted(assignments) for student in course.students(name)]
+    if students:
+        unknown = sorted(set(students) - {student for _, student in pairs})
+        if unknown:
+            raise ClassroomError(
+                f"No submission of {', '.join(assignments)} by {', '.join(unknown)} in "
+                f"{course.path(course.submitted)}: check the student id (its folder's name)."
+            )
+        pairs = [(name, student) for name, student in pairs if student in students]
+    if not pairs:
+        raise ClassroomError(
+            f"No submissions: expected folders {course.path(course.submitted, '<student>', assignments[0])}. "
+            f"Collect them first: persistlab collect <zip> {assignments[0]}."
+        )
+    submitted = course.path(course.submitted)
+    everyone = sorted(p.name for p in submitted.iterdir() if p.is_dir())
+    _check_student_ids(course, everyone)
+
+    results: dict[tuple[str, str], Graded] = {}
+    gradable: list[tuple[str, str]] = []
+    for name, student in pairs:
+        folder = course.path(course.submitted, student, name)
+        problems = []
+        for notebook in notebooks[name]:
+            path = folder / f"{notebook}.ipynb"
+            problem = readable_notebook(path) if path.is_file() else f"no {notebook}.ipynb was submitted"
+            if problem:
+                problems.append(problem)
+        if problems:
+            status = "missing" if all(p.startswith("no ") for p in problems) else "unreadable"
+            results[name, student] = Graded(name, student, status, notes=problems)
+        else:
+            gradable.append((name, student))
+
+    options = ["--force"] + ([f"--ExecutePreprocessor.timeout={timeout}"] if timeout else [])
+
+    def grade(assignment: str, batch: list[str]) -> str:
+        others = ",".join(s for s in everyone if s not in batch)
+        result = run_nbgrader(
+            course,
+            "autograde",
+            assignment,
+            *options,
+            f"--CourseDirectory.student_id_exclude={others}",
+            check=False,
+            env=zygote_env,
+        )
+        say(f"graded {', '.join(batch)}")
+        return result.stdout + result.stderr
+
+    def done(assignment: str, student: str) -> bool:
+        folder = course.path(course.autograded, student, assignment)
+        return all((folder / f"{nb}.ipynb").is_file() for nb in notebooks[assignment])
+
+    from persistlab.classroom.kernels import shared_zygote
+
+    logs: dict[str, str] = {}
+    to_grade = sorted({student for _, student in gradable})
+    # Every nbgrader process forks its kernels from one zygote, instead of starting its own.
+    with shared_zygote(graded_code_env()) if gradable else nullcontext({}) as zygote_env:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            batches = _batches(to_grade, jobs)
+            target = "*" if len(assignments) > 1 else assignments[0]
+            for batch, log in zip(batches, pool.map(lambda b: grade(target, b), batches)):
+                logs.update(dict.fromkeys(batch, log))
+        for name, student in gradable:
+            if not done(name, student):
+                say(f"retrying {student} ({name}) alone")
+                logs[student] = grade(name, [student])
+
+    for name, student in results:  # scored zero: drop any grading of an older submission
+        stale = course.path(course.autograded, student, name)
+        if stale.exists():
+            shutil.rmtree(stale)
+        _zero(course, name, student)
+
+    with course.gradebook() as gb:
+        for name, student in pairs:
+            graded = results.setdefault((name, student), Graded(name, student, "graded"))
+            if graded.status == "graded" and not done(name, student):
+                graded.status, graded.log = "failed", logs.get(student, "")
+                graded.notes.append("nbgrader could not grade it: see the log")
+            elif graded.status == "graded":
+                graded.notes += _notes(course.path(course.autograded, student, name))
+            try:
+                submission = gb.find_submission(name, student)
+                graded.score, graded.max_score = float(submission.score), float(submission.max_score)
+                graded.by_hand = sum(
+                    float(grade.max_score)
+                    for notebook in submission.notebooks
+                    for grade in notebook.grades
+                    if grade.needs_manual_grade and grade.manual_score is None
+                )
+            except Exception:  # nbgrader.api.MissingEntry: never graded
+                graded.max_score = float(gb.find_assignment(name).max_score)
+    return [results[pair] for pair in pairs]
+
+
+def feedback(course: Course, assignments: Sequence[str]) -> list[Path]:
+    """Write feedback HTML for every graded submission of one assignment or all; the files written.
+
+    Raises :class:`ClassroomError` if any feedback file shows a hidden test line (which happens
+    only if ``nbgrader_config.py`` overrides ``GenerateFeedback.preprocessors``).
+    """
+    course.chosen(assignments, False, "feedback", one_or_all=True)
+    run_nbgrader(course, "generate_feedback", assignments[0] if len(assignments) == 1 else "*", "--force")
+    written = sorted(page for name in assignments for page in course.path(course.feedback).glob(f"*/{name}/*.html"))
+    leaks = []
+    for page in written:
+        student, name = page.parent.parent.name, page.parent.name
+        graded = course.path(course.autograded, student, name, page.stem + ".ipynb")
+        if graded.is_file() and (lines := leaked_lines(page, graded)):
+            leaks.append(
+                f"{page.relative_to(course.root)}: {lines[0]!r}"
+                + (f" and {len(lines) - 1} more" if len(lines) > 1 else "")
+            )
+    if leaks:
+        raise ClassroomError(
+            "Feedback shows hidden test source; do not hand it out:\n  " + "\n  ".join(leaks) + "\n"
+            "Make sure nbgrader_config.py does not set GenerateFeedback.preprocessors (or keeps "
+            "persistlab.classroom.preprocessors.HideHiddenTests last in it)."
+        )
+    return written
+
+
+def export(course: Course, to: Path) -> Path:
+    """Write every grade in the gradebook to the CSV file ``to`` (nbgrader export)."""
+    to = Path(to).resolve()
+    to.parent.mkdir(parents=True, exist_ok=True)
+    run_nbgrader(course, "export", f"--to={to}")
+    return to
