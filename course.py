@@ -10,18 +10,18 @@
 
 The dependencies are listed once, in pyproject.toml's [dependency-groups]: `lab` is what the lessons and
 exercises need, `test` adds the tests' and benchmarks' tools, `bench` the stores only benchmarks measure.
-`lock` resolves them together (uv.lock, for
-every supported Python and platform) and writes requirements-lab.lock, requirements-test.lock,
-requirements-bench.lock (exact pins, for uv or pip) and environment.yml (the lab set, for conda / Binder).
+`lock` resolves them together into uv.lock (every supported Python and platform) and exports each group's
+exact pins for pip users (requirements-lab.lock, requirements-test.lock, requirements-bench.lock);
+environment.yml (conda, Binder) installs requirements-lab.lock.
 
-Set-up makes a virtual environment in .venv, installs the exact versions of one lock and the course's
-helper package (editable, so nbgrader's kernels find it from any folder). It is skipped when nothing it
-depends on has changed; the test environment also serves `lab`.
+Set-up is `uv sync --locked` into .venv (uv itself comes from PyPI the first time): the exact versions of
+uv.lock and the course's helper package, editable so nbgrader's kernels find it from any folder. uv skips
+what is already installed; the test environment also serves `lab`. Maintainers may run uv directly:
+`.venv/bin/uv sync --locked --group test`, `.venv/bin/uv run pytest tests/test_repo.py`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import subprocess
@@ -36,9 +36,7 @@ LOCKS = {
     "test": ROOT / "requirements-test.lock",
     "bench": ROOT / "requirements-bench.lock",
 }
-"""One lock per dependency group of pyproject.toml; each includes the one before it."""
-UV = "uv==0.13.8"
-STAMP = VENV / ".persistlab-installed"
+"""What `lock` exports from uv.lock for pip and conda users, one file per dependency group; each includes the one before."""
 START_PAGE = "lessons/00_start_here.ipynb"
 
 
@@ -51,49 +49,48 @@ def run(*cmd: object, **kwargs) -> None:
     subprocess.run([str(c) for c in cmd], check=True, **kwargs)
 
 
-def fingerprint(group: str) -> str:
-    digest = hashlib.sha256(sys.version.encode())
-    for path in (LOCKS[group], ROOT / "pyproject.toml"):
-        digest.update(path.read_bytes())
-    return f"{group} {digest.hexdigest()}"
-
-
-def installed(group: str) -> bool:
-    """Whether .venv holds ``group``'s lock as it is now, or a larger group's (which holds it too)."""
-    done = STAMP.read_text() if STAMP.exists() else ""
-    groups = list(LOCKS)
-    return done in {fingerprint(g) for g in groups[groups.index(group) :]}
-
-
-def make_venv() -> Path:
+def uv() -> Path:
+    """uv, installed into .venv from PyPI the first time (the lock pins it too, so `uv sync` keeps it there)."""
     if not bin_path("python").exists():
         print(f"Creating a virtual environment in {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    return bin_path("python")
+    if not bin_path("uv").exists():
+        run(bin_path("python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", uv_pin())
+    return bin_path("uv")
 
 
-def install_uv() -> None:
-    run(bin_path("python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", UV)
+def uv_pin() -> str:
+    """The uv release uv.lock holds (the lab group lists it)."""
+    match = re.search(r'\[\[package\]\]\nname = "uv"\nversion = "([^"]+)"', (ROOT / "uv.lock").read_text())
+    return f"uv=={match.group(1)}" if match else "uv"
+
+
+def uv_env() -> dict[str, str]:
+    # Copies, not hard links: nltk refuses to read multiply-linked data files (llama-index's sentence splitter).
+    return {**os.environ, "UV_PROJECT_ENVIRONMENT": str(VENV), "UV_LINK_MODE": "copy", "UV_PYTHON_DOWNLOADS": "never"}
 
 
 def setup(group: str = "test") -> None:
+    """Install uv.lock's ``group`` (and the course's package, editable) into .venv; uv skips what is up to date.
+
+    ``--inexact`` keeps what a larger group installed: `lab` after `test` must not remove the test tools."""
     if sys.version_info < (3, 10):  # noqa: UP036 (this file must explain itself to an older Python)
         sys.exit(f"Python 3.10 or newer is needed; this is {sys.version.split()[0]}.")
-    if installed(group):
-        return
-    python, lock_file = make_venv(), LOCKS[group]
-    try:
-        install_uv()
-        # Copies, not hard links: nltk refuses to read multiply-linked data files (llama-index's sentence splitter).
-        uv_install = [bin_path("uv"), "pip", "install", "--link-mode=copy", "--python", python]
-        # --no-deps: the lock lists every package already, and leaves out what pyproject.toml excludes.
-        run(*uv_install, "--no-deps", "-r", lock_file)
-        run(*uv_install, "--no-deps", "-e", ROOT)
-    except (subprocess.CalledProcessError, FileNotFoundError):
-        print("uv was not usable here; installing with pip instead (slower).", flush=True)
-        run(python, "-m", "pip", "install", "--disable-pip-version-check", "--no-deps", "-r", lock_file)
-        run(python, "-m", "pip", "install", "--disable-pip-version-check", "--no-deps", "-e", ROOT)
-    STAMP.write_text(fingerprint(group))
+    tool = uv()
+    run(
+        tool,
+        "sync",
+        "--locked",
+        "--inexact",
+        "--quiet",
+        "--no-default-groups",
+        "--group",
+        group,
+        "--python",
+        bin_path("python"),
+        cwd=ROOT,
+        env=uv_env(),
+    )
 
 
 def lab(extra: list[str]) -> None:
@@ -131,21 +128,13 @@ def test(extra: list[str]) -> int:
 
 
 def lock(extra: list[str]) -> None:
-    """Resolve pyproject.toml's dependency groups for every supported Python; write both locks and environment.yml."""
-    stale = ROOT / "requirements.in"
-    if stale.exists():
-        sys.exit(
-            f"{stale.name} is no longer read: move its lines into [dependency-groups] in pyproject.toml "
-            "(`lab` if a lesson or exercise imports it, `test` if only tests or benchmarks do), delete it, lock again."
-        )
-    make_venv()
-    if not bin_path("uv").exists():
-        install_uv()
-    uv, env = bin_path("uv"), {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
-    run(uv, "lock", "--python", bin_path("python"), *extra, cwd=ROOT, env=env)  # keeps locked versions that still fit
+    """Resolve pyproject.toml's dependency groups for every supported Python (uv.lock), and export each group's
+    exact pins for pip and conda users (environment.yml installs requirements-lab.lock)."""
+    tool = uv()
+    run(tool, "lock", "--python", bin_path("python"), *extra, cwd=ROOT, env=uv_env())  # keeps versions that still fit
     for group, lock_file in LOCKS.items():
         run(
-            uv,
+            tool,
             "export",
             "--frozen",
             "--no-default-groups",
@@ -157,23 +146,8 @@ def lock(extra: list[str]) -> None:
             "-o",
             lock_file.name,
             cwd=ROOT,
-            env=env,
+            env=uv_env(),
         )
-    write_environment_yml()
-
-
-def locked_pins(group: str = "lab") -> list[str]:
-    """The requirement lines of a group's lock (name==version, with markers), in order."""
-    return [line.strip() for line in LOCKS[group].read_text().splitlines() if re.match(r"^[A-Za-z0-9]", line)]
-
-
-def write_environment_yml() -> None:
-    pins = "\n".join(f'      - "{pin}"' for pin in locked_pins("lab"))
-    (ROOT / "environment.yml").write_text(
-        "# Generated by `python3 course.py lock` from requirements-lab.lock: the learners' pinned set for conda / Binder.\n"
-        "name: persistlab\nchannels:\n  - conda-forge\ndependencies:\n  - python=3.11\n  - pip\n"
-        f'  - pip:\n{pins}\n      - "-e ."\n'
-    )
 
 
 def main(argv: list[str]) -> int:

@@ -65,10 +65,16 @@ def _group(name: str) -> list[Requirement]:
     return out
 
 
+def locked_pins(group: str) -> list[str]:
+    """The requirement lines of a group's exported lock (name==version, with markers), in order."""
+    lines = course.LOCKS[group].read_text().splitlines()
+    return [line.strip() for line in lines if re.match(r"^[A-Za-z0-9]", line)]
+
+
 def _locked_versions(group: str) -> dict[str, list[tuple[str, str]]]:
     """``{name: [(version, marker), ...]}`` from a group's lock (one package can have a version per Python)."""
     out: dict[str, list[tuple[str, str]]] = {}
-    for pin in course.locked_pins(group):
+    for pin in locked_pins(group):
         requirement, _, marker = pin.partition(" ; ")
         name, version = requirement.split("==")
         out.setdefault(canonicalize_name(name.split("[")[0]), []).append((version, marker))
@@ -77,7 +83,7 @@ def _locked_versions(group: str) -> dict[str, list[tuple[str, str]]]:
 
 @pytest.mark.parametrize("group", sorted(course.LOCKS))
 def test_every_lock_line_is_an_exact_pin(group: str) -> None:
-    pins = course.locked_pins(group)
+    pins = locked_pins(group)
     assert len(pins) > 100
     loose = [p for p in pins if not re.match(r"^[A-Za-z0-9._\[\],-]+==[^=<>~!;]+( ; .+)?$", p)]
     assert not loose, f"{course.LOCKS[group].name} has unpinned lines: {loose}"
@@ -99,7 +105,7 @@ def test_every_direct_dependency_is_locked_within_its_range(group: str) -> None:
 
 @pytest.mark.parametrize(("smaller", "larger"), [("lab", "test"), ("test", "bench")])
 def test_each_environment_is_the_one_before_plus_its_own_tools(smaller: str, larger: str) -> None:
-    small, large = set(course.locked_pins(smaller)), set(course.locked_pins(larger))
+    small, large = set(locked_pins(smaller)), set(locked_pins(larger))
     assert small < large, f"pins of the {smaller} lock missing from the {larger} lock: {sorted(small - large)[:5]}"
     small_names = set(_locked_versions(smaller))
     own = {canonicalize_name(r.name) for r in _group(larger)} - {canonicalize_name(r.name) for r in _group(smaller)}
@@ -114,9 +120,12 @@ def test_excluded_dependencies_are_in_no_lock() -> None:
 
 def test_environment_yml_offers_the_learners_pinned_set() -> None:
     text = (ROOT / "environment.yml").read_text()
-    listed = re.findall(r'^      - "(.+)"$', text, re.M)
-    assert listed[:-1] == course.locked_pins("lab"), "environment.yml is stale: run `python3 course.py lock`"
-    assert listed[-1] == "-e ."
+    assert re.findall(r'^      - "(.+)"$', text, re.M) == ["-r requirements-lab.lock", "-e ."]
+
+
+def test_uv_is_locked_in_the_learners_set() -> None:
+    """course.py installs uv from PyPI at uv.lock's version; `uv sync` would otherwise replace or remove it."""
+    assert course.uv_pin().startswith("uv==") and course.uv_pin() in locked_pins("lab")
 
 
 def test_dependencies_are_listed_in_pyproject_only() -> None:
