@@ -30,7 +30,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -316,7 +316,8 @@ def autograde(
     logs: dict[str, str] = {}
     to_grade = sorted({student for _, student in gradable})
     # Every nbgrader process forks its kernels from one zygote, instead of starting its own.
-    with shared_zygote(graded_code_env()) if gradable else nullcontext({}) as zygote_env:
+    zygote: AbstractContextManager[dict[str, str]] = shared_zygote(graded_code_env()) if gradable else nullcontext({})
+    with zygote as zygote_env:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             batches = _batches(to_grade, jobs)
             target = "*" if len(assignments) > 1 else assignments[0]

@@ -249,7 +249,7 @@ class ForkedKernel:
         self.send_signal(signal.SIGTERM)
 
 
-class ForkedKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
+class ForkedKernelProvisioner(LocalProvisioner):
     """A local provisioner whose kernels are forked by the zygote (see the module's docstring)."""
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
@@ -264,14 +264,14 @@ class ForkedKernelProvisioner(LocalProvisioner):  # type: ignore[misc]
             except OSError as err:
                 self.log.warning("Starting the kernel the usual way: %s", err)
             else:
-                self.process = ForkedKernel(pid, parent)
+                self.process = ForkedKernel(pid, parent)  # type: ignore[assignment]  # a stand-in for Popen
                 self.pid = self.pgid = pid  # the child leads a process group of its own
                 self.cwd = cwd
                 return self.connection_info
         return await super().launch_kernel(cmd, **kwargs)
 
 
-class ForkingKernelSpecManager(KernelSpecManager):  # type: ignore[misc]
+class ForkingKernelSpecManager(KernelSpecManager):
     """Kernel specs as installed, with :class:`ForkedKernelProvisioner` named as their provisioner."""
 
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
@@ -281,7 +281,7 @@ class ForkingKernelSpecManager(KernelSpecManager):  # type: ignore[misc]
         return spec
 
 
-class ForkingKernelManager(AsyncKernelManager):  # type: ignore[misc]
+class ForkingKernelManager(AsyncKernelManager):
     """nbclient's kernel manager, starting kernels through :class:`ForkedKernelProvisioner`."""
 
     @default("kernel_spec_manager")

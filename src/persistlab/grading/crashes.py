@@ -61,12 +61,12 @@ def crash_while_writing(file_name: str) -> Iterator[Crash]:
         return persist
 
     for cls, original in originals.items():
-        cls.persist = patched(original)
+        cls.persist = patched(original)  # type: ignore[method-assign]  # replaced for the block, restored after
     try:
         yield crash
     finally:
         for cls, original in originals.items():
-            cls.persist = original
+            cls.persist = original  # type: ignore[method-assign]  # replaced for the block, restored after
 
 
 @contextlib.contextmanager
@@ -115,7 +115,7 @@ def crash_on_delete(under: Path) -> Iterator[Crash]:
     try:
         yield crash
     finally:
-        shutil.rmtree = real_rmtree  # type: ignore[assignment]
+        shutil.rmtree = real_rmtree
 
 
 def damage(persist_dir: Path, file_name: str, how: str) -> Path:

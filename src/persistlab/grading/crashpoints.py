@@ -95,11 +95,11 @@ def crash_at_write(nth: int, under: Path) -> Iterator[WriteCrash]:
         return rename
 
     for cls, original in persists.items():
-        cls.persist = patched_persist(original)
+        cls.persist = patched_persist(original)  # type: ignore[method-assign]  # replaced for the block, restored after
     os.rename, os.replace = patched_rename(real_rename), patched_rename(real_replace)
     try:
         yield crash
     finally:
         for cls, original in persists.items():
-            cls.persist = original
+            cls.persist = original  # type: ignore[method-assign]  # replaced for the block, restored after
         os.rename, os.replace = real_rename, real_replace

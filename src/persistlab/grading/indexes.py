@@ -65,7 +65,9 @@ def load_reference_index(persist_dir: Path, embed_model: BaseEmbedding) -> Vecto
     """Load an index the standard way; ``AssertionError`` naming the folder if it cannot be loaded."""
     try:
         storage_context = StorageContext.from_defaults(persist_dir=str(persist_dir))
-        return load_index_from_storage(storage_context, embed_model=embed_model)
+        index = load_index_from_storage(storage_context, embed_model=embed_model)
+        assert isinstance(index, VectorStoreIndex), f"not a vector index: {type(index).__name__}"
+        return index
     except Exception as err:  # any failure means "not a complete index" to the test
         raise AssertionError(
             f"{persist_dir} does not hold a complete, loadable index: {type(err).__name__}: {err}"

@@ -211,8 +211,9 @@ class Quiz:
         self.answer_box: widgets.Textarea | None = None
         labels = self.labels
         if self.kind == "single":
-            self.options = widgets.RadioButtons(options=list(zip(labels, self.letters)), index=None, layout=full_width)
-            parts.append(self.options.add_class("persistlab-quiz-options"))
+            radio = widgets.RadioButtons(options=list(zip(labels, self.letters)), index=None, layout=full_width)
+            self.options = radio
+            parts.append(radio.add_class("persistlab-quiz-options"))
         elif self.kind == "multiple":
             self.options = tuple(
                 widgets.Checkbox(value=False, description=label, indent=False, layout=full_width).add_class(

@@ -8,7 +8,7 @@ without timing metadata, so running it twice gives the same file.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,7 +24,7 @@ NOTEBOOK_ENV = {
 
 
 @contextmanager
-def environment(overrides: dict[str, str | None]) -> Iterator[None]:
+def environment(overrides: Mapping[str, str | None]) -> Iterator[None]:
     """Set environment variables for the ``with`` block (kernels started inside inherit them); None unsets one."""
     saved = {key: os.environ.get(key) for key in overrides}
     for key, value in overrides.items():

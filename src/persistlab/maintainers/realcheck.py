@@ -16,6 +16,7 @@ rest of the cap, and the meter refuses to send a request that would exceed it
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -189,7 +190,7 @@ def check(
     simulator: dict[str, str | None] = {BACKEND_ENV: SIMULATOR}
     spent, failed, stopped = 0.0, 0, False
     jobs: list[tuple[str, Callable[[dict[str, str | None]], Run]]] = [
-        (Path(p).stem, lambda env, p=p: run_lesson(Path(p), env, timeout)) for p in lessons
+        (Path(p).stem, functools.partial(run_lesson, Path(p), timeout=timeout)) for p in lessons
     ]
     if questions:
         jobs.append(("questions.json top-1", lambda env: run_retrieval(env, timeout)))

@@ -189,7 +189,7 @@ def make_server(
 
 
 def base_url(server: ThreadingHTTPServer) -> str:
-    host, port = server.server_address[:2]
+    host, port = server.socket.getsockname()[:2]
     return f"http://{host}:{port}/v1"
 
 

@@ -71,9 +71,9 @@ def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
 
 def install() -> None:
     """Make every later non-loopback ``connect`` in this process raise :class:`NetworkLeakError`."""
-    socket.getaddrinfo = _guarded_getaddrinfo  # type: ignore[assignment]
-    socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+    socket.getaddrinfo = _guarded_getaddrinfo
+    socket.socket.connect = _guarded_connect  # type: ignore[method-assign,assignment]  # the guard wraps every socket
+    socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign,assignment]  # likewise
 
 
 def install_from_env() -> bool:

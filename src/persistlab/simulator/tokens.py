@@ -16,6 +16,8 @@ def use_bundled_encodings() -> Path:
     from importlib.util import find_spec
 
     spec = find_spec("llama_index.core")  # its folder, without importing it (seconds, in a simulator process)
+    if spec is None:
+        raise ModuleNotFoundError("llama-index-core is not installed: install the course's lock (README).")
     bundled = Path(next(iter(spec.submodule_search_locations or []))) / "_static" / "tiktoken_cache"
     os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(bundled))
     return Path(os.environ["TIKTOKEN_CACHE_DIR"])

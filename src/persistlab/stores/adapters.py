@@ -203,11 +203,13 @@ class JsonBackend(Backend):
         index.storage_context.persist(persist_dir=str(persist_dir))
 
     def load(self, persist_dir: Path, embed_model: BaseEmbedding) -> Searcher:
-        from llama_index.core import StorageContext, load_index_from_storage
+        from llama_index.core import StorageContext, VectorStoreIndex, load_index_from_storage
 
         check_dir(persist_dir, "docstore.json")
         context = StorageContext.from_defaults(persist_dir=str(persist_dir))
-        return IndexSearcher(load_index_from_storage(context, embed_model=embed_model))
+        index = load_index_from_storage(context, embed_model=embed_model)
+        assert isinstance(index, VectorStoreIndex), f"{persist_dir} holds a {type(index).__name__}"
+        return IndexSearcher(index)
 
 
 class FaissBackend(Backend):
@@ -228,13 +230,15 @@ class FaissBackend(Backend):
         build_into(self._store(len(nodes[0].get_embedding())), nodes, embed_model).persist(persist_dir=str(persist_dir))
 
     def load(self, persist_dir: Path, embed_model: BaseEmbedding) -> Searcher:
-        from llama_index.core import StorageContext, load_index_from_storage
+        from llama_index.core import StorageContext, VectorStoreIndex, load_index_from_storage
         from llama_index.vector_stores import faiss as integration
 
         check_dir(persist_dir, "default__vector_store.json")
         store = getattr(integration, self.store_class).from_persist_dir(str(persist_dir))
         context = StorageContext.from_defaults(vector_store=store, persist_dir=str(persist_dir))
-        return IndexSearcher(load_index_from_storage(context, embed_model=embed_model))
+        index = load_index_from_storage(context, embed_model=embed_model)
+        assert isinstance(index, VectorStoreIndex), f"{persist_dir} holds a {type(index).__name__}"
+        return IndexSearcher(index)
 
 
 class FaissMapBackend(FaissBackend):
@@ -282,7 +286,7 @@ class ChromaBackend(Backend):
             )
             build_into(ChromaVectorStore(chroma_collection=collection), nodes, embed_model)
         finally:
-            client.close()  # Chroma writes as it goes; closing flushes and releases the files
+            client.close()  # type: ignore[attr-defined]  # ClientAPI omits the client's close(); it flushes and releases the files
 
     def load(self, persist_dir: Path, embed_model: BaseEmbedding) -> Searcher:
         import chromadb
@@ -291,7 +295,8 @@ class ChromaBackend(Backend):
         check_dir(persist_dir, "chroma.sqlite3")
         client = chromadb.PersistentClient(path=str(persist_dir), settings=chroma_settings())
         collection = client.get_collection(CHROMA_COLLECTION, embedding_function=None)
-        return searcher_over(ChromaVectorStore(chroma_collection=collection), embed_model, on_close=client.close)
+        on_close = client.close  # type: ignore[attr-defined]  # as above
+        return searcher_over(ChromaVectorStore(chroma_collection=collection), embed_model, on_close=on_close)
 
 
 class NumpyBackend(Backend):

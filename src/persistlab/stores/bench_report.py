@@ -85,7 +85,7 @@ def machine() -> dict[str, Any]:
     """Where the numbers were measured."""
     from importlib.metadata import PackageNotFoundError, version
 
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in (
         "llama-index-core",
         "numpy",

@@ -61,7 +61,7 @@ class NumpyVectorStore(BasePydanticVectorStore):
     _ids: list[str] | None = PrivateAttr(default=None)
 
     def __init__(self, vectors: np.ndarray | None = None, buffer: Any = b"", offsets: np.ndarray | None = None) -> None:
-        super().__init__()
+        super().__init__(stores_text=True)
         self._vectors = vectors if vectors is not None else np.zeros((0, 0), dtype=np.float32)
         self._buffer = buffer
         self._offsets = offsets if offsets is not None else np.zeros(1, dtype=np.int64)
@@ -131,7 +131,7 @@ class NumpyVectorStore(BasePydanticVectorStore):
 
     def _keep(self, keep: np.ndarray) -> None:
         self._vectors = self._vectors[keep]
-        self._set_lines([self._line(i) for i in np.flatnonzero(keep)])
+        self._set_lines([self._line(int(i)) for i in np.flatnonzero(keep)])
         self._ids = None
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:

@@ -46,7 +46,7 @@ def simple_vector_stores(persist_dir: str, fs: fsspec.AbstractFileSystem) -> dic
     from llama_index.core.vector_stores import SimpleVectorStore
 
     suffix = "__vector_store.json"
-    found = {}
+    found: dict[str, BasePydanticVectorStore] = {}
     for path in fs.ls(persist_dir, detail=False):
         name = path.rstrip("/").rsplit("/", 1)[-1]
         if name.endswith(suffix):
