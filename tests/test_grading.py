@@ -197,24 +197,19 @@ def graded_first(tmp_path_factory: pytest.TempPathFactory) -> Graded:
     return _grade(tmp_path_factory, "first")
 
 
-@pytest.fixture()
-def graded(graded_first: Graded) -> Graded:
-    """The course copy holding the first exercise (for the tests of its special submissions and of collect)."""
-    return graded_first
-
-
-def test_collect_files_each_submission_under_its_student(graded: Graded) -> None:
+def test_collect_files_each_submission_under_its_student(graded_first: Graded) -> None:
     expected = sorted(student(n) for n in nbgrader_names(COLLECTED_BY_ZIP))
     assert (
-        f"collected {len(expected)} submission(s) of {COLLECTED_BY_ZIP}: {', '.join(expected)}" in graded.collect_output
+        f"collected {len(expected)} submission(s) of {COLLECTED_BY_ZIP}: {', '.join(expected)}"
+        in graded_first.collect_output
     )
     assert (
         "skipped lms_download/submissions/latecomer_1003_2004_Untitled.ipynb: its name does not follow"
-        in graded.collect_output
+        in graded_first.collect_output
     )
     for who in expected:
-        assert (graded.course / "submitted" / who / COLLECTED_BY_ZIP / f"{COLLECTED_BY_ZIP}.ipynb").is_file()
-    assert not (graded.course / "submitted" / "latecomer").exists()
+        assert (graded_first.course / "submitted" / who / COLLECTED_BY_ZIP / f"{COLLECTED_BY_ZIP}.ipynb").is_file()
+    assert not (graded_first.course / "submitted" / "latecomer").exists()
 
 
 def reference_cases(exercises: list[str], nbgrader: bool = True) -> list[Any]:
@@ -241,28 +236,30 @@ def check_reference_submission(graded: Graded, exercise: str, name: str) -> None
     assert graded.grades[exercise, student(name)] == patch.expected, patch.summary
 
 
-def test_deleted_and_edited_test_cells_are_restored_and_run(graded: Graded) -> None:
+def test_deleted_and_edited_test_cells_are_restored_and_run(graded_first: Graded) -> None:
     for who in ("tests-deleted", "tests-edited"):
-        assert graded.grades[FIRST, who] == graded.structural[who], who
-    graded_nb = graded.course / "autograded" / "tests-deleted" / FIRST / f"{FIRST}.ipynb"
+        assert graded_first.grades[FIRST, who] == graded_first.structural[who], who
+    graded_nb = graded_first.course / "autograded" / "tests-deleted" / FIRST / f"{FIRST}.ipynb"
     restored = [c for c in json.loads(graded_nb.read_text())["cells"] if c["metadata"].get("nbgrader", {}).get("grade")]
-    assert len(restored) == len(submissions.points(paths(graded.course, FIRST)[0]))
+    assert len(restored) == len(submissions.points(paths(graded_first.course, FIRST)[0]))
     assert re.search(
         rf"{FIRST}\s+tests-deleted\s+graded\s+7/11\s+2\s+persist_writes_files was deleted and restored",
-        graded.autograde_output,
+        graded_first.autograde_output,
     )
 
 
-def test_unreadable_or_missing_notebook_scores_zero_and_is_reported(graded: Graded) -> None:
+def test_unreadable_or_missing_notebook_scores_zero_and_is_reported(graded_first: Graded) -> None:
     for who, status in (("unreadable-notebook", "unreadable"), ("missing-notebook", "missing")):
-        assert graded.grades[FIRST, who] == graded.structural[who]
-        assert re.search(rf"{FIRST}\s+{who}\s+{status}\s+0/11\s+-\s+", graded.autograde_output), graded.autograde_output
-    assert f"no {FIRST}.ipynb was submitted" in graded.autograde_output
-    assert f"{FIRST}.ipynb is not a notebook (JSONDecodeError" in graded.autograde_output
+        assert graded_first.grades[FIRST, who] == graded_first.structural[who]
+        assert re.search(rf"{FIRST}\s+{who}\s+{status}\s+0/11\s+-\s+", graded_first.autograde_output), (
+            graded_first.autograde_output
+        )
+    assert f"no {FIRST}.ipynb was submitted" in graded_first.autograde_output
+    assert f"{FIRST}.ipynb is not a notebook (JSONDecodeError" in graded_first.autograde_output
 
 
-def test_endless_loops_and_dead_kernels_cost_only_their_own_cells(graded: Graded) -> None:
-    out = graded.autograde_output
+def test_endless_loops_and_dead_kernels_cost_only_their_own_cells(graded_first: Graded) -> None:
+    out = graded_first.autograde_output
     assert re.search(r"hostile-infinite-loop\s+graded\s+2/11\s+2\s+timed out in cell \d+$", out, re.M), out
     assert re.search(
         r"hostile-loop-ignores-interrupt\s+graded\s+2/11\s+2\s+timed out in cell \d+; \d+ later cell\(s\) not run", out
@@ -273,17 +270,21 @@ def test_endless_loops_and_dead_kernels_cost_only_their_own_cells(graded: Graded
     assert not re.search(r"^\S+\s+\S+\s+failed\s", out, re.M), out
 
 
-def test_graded_code_sees_no_keys_and_runs_offline(graded: Graded) -> None:
+def test_graded_code_sees_no_keys_and_runs_offline(graded_first: Graded) -> None:
     """autograde ran with OPENAI_API_KEY and PERSISTLAB_BACKEND=openai set: neither reaches submissions."""
     printed = "".join(
         "".join(output.get("text", ""))
-        for cell in submissions.cells(graded.course / "autograded" / "hostile-reads-secrets" / FIRST / f"{FIRST}.ipynb")
+        for cell in submissions.cells(
+            graded_first.course / "autograded" / "hostile-reads-secrets" / FIRST / f"{FIRST}.ipynb"
+        )
         for output in cell.get("outputs", [])
     )
     lines = printed.splitlines()
     assert "{}" in lines, printed  # the secrets it looked for
     assert any(line.startswith("Backend: the offline simulator") for line in lines), printed  # persistlab.setup()
-    leaks = [p for p in (graded.course / "autograded").rglob("*.ipynb") if FAKE_KEY in p.read_text(encoding="utf-8")]
+    leaks = [
+        p for p in (graded_first.course / "autograded").rglob("*.ipynb") if FAKE_KEY in p.read_text(encoding="utf-8")
+    ]
     assert not leaks, leaks
 
 
@@ -360,16 +361,16 @@ def check_feedback(graded: Graded, feedback: list[Path], part: str) -> None:
     assert fragments_checked, f"no hidden test's failure message was checked in the {part} run"
 
 
-def test_plain_html_of_a_graded_notebook_would_leak_hidden_tests(graded: Graded) -> None:
+def test_plain_html_of_a_graded_notebook_would_leak_hidden_tests(graded_first: Graded) -> None:
     """What the feedback test guards against (nbgrader issue #917): shown here, so that test can fail."""
     from nbconvert import HTMLExporter
 
     from persistlab.classroom.cycle import leaked_lines
 
-    graded_nb = graded.course / "autograded" / "solution" / FIRST / f"{FIRST}.ipynb"
-    page = graded.course / "plain.html"
+    graded_nb = graded_first.course / "autograded" / "solution" / FIRST / f"{FIRST}.ipynb"
+    page = graded_first.course / "plain.html"
     page.write_text(HTMLExporter().from_filename(str(graded_nb))[0], encoding="utf-8")
-    secrets = _hidden_lines(paths(graded.course, FIRST)[0]) - _visible_lines(paths(graded.course, FIRST)[1])
+    secrets = _hidden_lines(paths(graded_first.course, FIRST)[0]) - _visible_lines(paths(graded_first.course, FIRST)[1])
     assert [line for line in secrets if line in _text(page)]
     assert leaked_lines(page, graded_nb)
 
@@ -393,8 +394,8 @@ def check_export(graded: Graded) -> None:
         assert float(rows[exercise, "solution"]["score"]) == sum(points.values()) - by_hand
 
 
-def test_learner_self_check_scores_the_visible_tests(graded: Graded, tmp_path: Path) -> None:
-    solution, release = paths(graded.course, FIRST)
+def test_learner_self_check_scores_the_visible_tests(graded_first: Graded, tmp_path: Path) -> None:
+    solution, release = paths(graded_first.course, FIRST)
     notebook = tmp_path / FIRST / f"{FIRST}.ipynb"
     notebook.parent.mkdir()
     notebook.write_text(

@@ -173,7 +173,9 @@ def test_unreadable_quiz_file_warns_and_counts_nothing(course):
 
 def test_the_course_counts_every_quiz_its_lessons_show():
     root = Path(__file__).resolve().parents[1]
-    for notebook in sorted(root.glob("lessons/*.ipynb")):
+    lessons = sorted(root.glob("lessons/*.ipynb"))
+    assert len(lessons) >= 10, f"only {len(lessons)} lessons found under {root / 'lessons'}"
+    for notebook in lessons:
         cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
         shown = sum("".join(c["source"]).count("Quiz.show(") for c in cells if c["cell_type"] == "code")
         assert len(progress.quiz_ids(notebook)) == shown > 0, notebook.name
