@@ -79,7 +79,7 @@ def test_chat_is_metered_separately_and_streams() -> None:
 
 def test_reset_and_unknown_models_cost_nothing() -> None:
     u = meter.Usage()
-    u._add_embedding("some-other-model", 1, 1000)
+    u.add_embedding("some-other-model", 1, 1000)
     assert u.cost_usd == 0 and u.tokens == 1000
     u.reset()
     assert (u.requests, u.tokens, u.by_model) == (0, 0, {})

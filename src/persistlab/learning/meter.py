@@ -75,7 +75,8 @@ class Usage:
     chat_cost_usd: float = 0.0
     by_model: dict[str, dict[str, float]] = field(default_factory=dict)
 
-    def _add_embedding(self, model: str, texts: int, tokens: int) -> None:
+    def add_embedding(self, model: str, texts: int, tokens: int) -> None:
+        """Count one embeddings request (:func:`record_embedding` calls it for every open block)."""
         cost = embedding_cost(tokens, model)
         self.requests += 1
         self.texts += texts
@@ -87,7 +88,8 @@ class Usage:
         row["tokens"] += tokens
         row["cost_usd"] += cost
 
-    def _add_chat(self, model: str, input_tokens: int, output_tokens: int) -> None:
+    def add_chat(self, model: str, input_tokens: int, output_tokens: int) -> None:
+        """Count one chat request (:func:`record_chat` calls it for every open block)."""
         price_in, price_out = CHAT_PRICES_PER_MILLION_TOKENS.get(model, (0.0, 0.0))
         self.chat_requests += 1
         self.chat_input_tokens += input_tokens
@@ -154,14 +156,14 @@ def record_embedding(model: str, texts: int, tokens: int) -> None:
     """Add one embeddings request to the global total and to every open :func:`metered` block."""
     with _lock:
         for target in (usage, *_scopes):
-            target._add_embedding(model, texts, tokens)
+            target.add_embedding(model, texts, tokens)
 
 
 def record_chat(model: str, input_tokens: int, output_tokens: int) -> None:
     """Add one chat request to the global total and to every open :func:`metered` block."""
     with _lock:
         for target in (usage, *_scopes):
-            target._add_chat(model, input_tokens, output_tokens)
+            target.add_chat(model, input_tokens, output_tokens)
 
 
 def record_attempt(kind: str, retry: bool) -> None:

@@ -108,10 +108,7 @@ def s3_server(host: str = LOOPBACK, timeout: float = 20.0) -> Iterator[S3Endpoin
         nonlocal stopped
         if not stopped:
             stopped = True
-            server.stop()
-            inner = getattr(server, "_server", None)
-            if inner is not None:
-                inner.server_close()  # release the port now, not at garbage collection
+            server.stop()  # werkzeug closes the listening socket when its loop ends: the port is free
 
     atexit.register(stop)  # for a block left open across notebook cells when the kernel exits
     try:
