@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -189,3 +190,28 @@ def test_the_notebooks_kernels_are_forked_in_the_tests() -> None:
         assert km.is_alive()
     finally:
         km.shutdown_kernel(now=True)
+
+
+def test_forking_is_opt_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(kernels.FORK_KERNELS_ENV, raising=False)
+    assert not kernels.forking_enabled()
+    monkeypatch.setenv(kernels.FORK_KERNELS_ENV, "0")
+    assert not kernels.forking_enabled()
+    monkeypatch.setenv(kernels.FORK_KERNELS_ENV, "1")
+    assert kernels.forking_enabled()
+
+
+def test_a_zygote_with_a_second_thread_refuses_to_fork() -> None:
+    """A fork copies only the calling thread: the zygote checks it has one before each fork (run in a process
+    of its own, since pytest's may have threads of its own)."""
+    script = (
+        "import threading, time\n"
+        "from persistlab.classroom.kernels import fork_refusal\n"
+        "env = {'HOME': '/tmp'}\n"
+        "print(fork_refusal(env, env))\n"
+        "threading.Thread(target=time.sleep, args=(5,), daemon=True).start()\n"
+        "print(fork_refusal(env, env))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")} | kernels.SINGLE_THREADED
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
+    assert done.stdout.splitlines() == ["None", "the zygote runs 2 threads; a fork would copy only one"], done.stderr

@@ -79,8 +79,10 @@ FORK_KERNELS_ENV = "PERSISTLAB_FORK_KERNELS"
 
 
 def forking_enabled() -> bool:
-    """Whether grading kernels are forked (:data:`FORK_KERNELS_ENV` is not ``0``)."""
-    return os.environ.get(FORK_KERNELS_ENV, "1") != "0"
+    """Whether grading kernels are forked: only when asked for (:data:`FORK_KERNELS_ENV` is ``1``). Neither
+    jupyter_client nor ipykernel supports forked kernels upstream, so grading starts them the usual way unless
+    an instructor (or the course's own tests) opts in."""
+    return os.environ.get(FORK_KERNELS_ENV) == "1"
 
 
 def fork_every_kernel() -> None:
@@ -334,10 +336,52 @@ def _child(request: dict[str, Any]) -> None:
         os._exit(code)
 
 
+SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""Set before the zygote imports numpy: its BLAS would otherwise start a thread pool, and a fork copies only the
+calling thread."""
+
+
+def thread_count() -> int:
+    """Threads of this process, native ones included (Linux's /proc; elsewhere Python's own count)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
+def fork_refusal(kernel_env: dict[str, str], zygote_env: dict[str, str]) -> str | None:
+    """Why this process must not fork a kernel for ``kernel_env`` (it then starts the usual way), or None."""
+    if differ := interpreter_differences(kernel_env, zygote_env):
+        return f"the kernel's {', '.join(differ)} differ from the zygote's"
+    if (threads := thread_count()) != 1:
+        return f"the zygote runs {threads} threads; a fork would copy only one"
+    return None
+
+
 def serve(socket_path: str) -> None:
     """The zygote: import, listen on ``socket_path``, fork a kernel per request; exit when stdin closes."""
+    running: set[int] = set()
+    try:
+        _serve(socket_path, running)
+    finally:  # however it ends: its kernels go with it, and so do its socket and the folder made for it
+        for pid in running:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        Path(socket_path).unlink(missing_ok=True)
+        Path(socket_path + ".tmp").unlink(missing_ok=True)
+        try:
+            os.rmdir(os.path.dirname(socket_path))
+        except OSError:
+            pass
+
+
+def _serve(socket_path: str, running: set[int]) -> None:
     import gc
 
+    for name, value in SINGLE_THREADED.items():
+        os.environ.setdefault(name, value)
     for name in PRELOADED:
         __import__(name)
     from persistlab.simulator.tokens import count_tokens
@@ -349,7 +393,6 @@ def serve(socket_path: str) -> None:
     listener.bind(socket_path + ".tmp")
     os.rename(socket_path + ".tmp", socket_path)  # the client waits for this name: it appears ready to accept
     listener.listen(16)
-    running: set[int] = set()
     exits: dict[int, int] = {}
     while True:
         while running:
@@ -372,8 +415,8 @@ def serve(socket_path: str) -> None:
                     break
                 data += chunk
             request = json.loads(data)
-            if request["op"] == "fork" and (differ := interpreter_differences(request["env"], started_with)):
-                answer: dict[str, Any] = {"error": f"the kernel's {', '.join(differ)} differ from the zygote's"}
+            if request["op"] == "fork" and (refusal := fork_refusal(request["env"], started_with)):
+                answer: dict[str, Any] = {"error": refusal}
             elif request["op"] == "fork":
                 pid = os.fork()
                 if pid == 0:
@@ -385,13 +428,6 @@ def serve(socket_path: str) -> None:
             else:
                 answer = {"code": None if request["pid"] in running else exits.get(request["pid"], -signal.SIGKILL)}
             conn.sendall(json.dumps(answer).encode() + b"\n")
-    for pid in running:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    Path(socket_path).unlink(missing_ok=True)
-    os.rmdir(os.path.dirname(socket_path))  # the client's private folder, made for this socket alone
 
 
 if __name__ == "__main__":
