@@ -5,16 +5,18 @@
 
 Works in a temporary copy of the course. The class is synthetic: the reference submissions of
 ``tests/submissions/<exercise>/`` (solution, blank and the realistic mistakes; not the hostile ones,
-whose time limits would dominate), repeated until there are enough students. It is graded four
+whose time limits would dominate), repeated until there are enough students. It is graded five
 ways, each from scratch:
 
 - ``nbgrader autograde`` with ``PERSISTLAB_FORK_KERNELS=0``: nbgrader alone, one notebook after the other,
-  each kernel started the usual way (the baseline);
-- ``nbgrader autograde``: the same, with the course's forked kernels (:mod:`persistlab.classroom.kernels`);
-- ``persistlab autograde --jobs 1``: the course's command, serial;
-- ``persistlab autograde --jobs 2``: the course's command, two nbgrader processes at once;
+  each kernel started the usual way (the baseline, and the course's default);
+- ``nbgrader autograde``, forked: the same, with the course's forked kernels (``PERSISTLAB_FORK_KERNELS=1``,
+  :mod:`persistlab.classroom.kernels`);
+- ``persistlab autograde --jobs 1`` and ``--jobs 2``: the course's command, serial and two nbgrader processes
+  at once, usual kernels;
+- ``persistlab autograde --jobs 2``, forked;
 
-and the grades of the four runs are compared cell by cell. Figures depend on the machine and on
+and the grades of the five runs are compared cell by cell. Figures depend on the machine and on
 what else runs on it: the table prints the load average before and after.
 """
 
@@ -114,12 +116,14 @@ def main() -> None:
         one = timed([*nbgrader, "--student", ids[0]], root)  # the solution
         reset(root, args.exercise)
         rows, results = [], {}
-        usual = {"PERSISTLAB_FORK_KERNELS": "0"}  # kernels started the usual way, as nbgrader alone does
+        usual = {"PERSISTLAB_FORK_KERNELS": "0"}  # kernels started the usual way (the default), as nbgrader alone does
+        forked = {"PERSISTLAB_FORK_KERNELS": "1"}  # the instructors' opt-in
         for label, command, env in (
             ("nbgrader autograde, usual kernels", nbgrader, usual),
-            ("nbgrader autograde", nbgrader, None),
-            ("persistlab autograde --jobs 1", [*persistlab, "--jobs", "1"], None),
-            ("persistlab autograde --jobs 2", [*persistlab, "--jobs", "2"], None),
+            ("nbgrader autograde, forked", nbgrader, forked),
+            ("persistlab autograde --jobs 1", [*persistlab, "--jobs", "1"], usual),
+            ("persistlab autograde --jobs 2", [*persistlab, "--jobs", "2"], usual),
+            ("persistlab autograde --jobs 2, forked", [*persistlab, "--jobs", "2"], forked),
         ):
             seconds = timed(command, root, env)
             results[label] = grades(root, args.exercise)
