@@ -1,0 +1,179 @@
+"""Lesson 05's versions behind a pointer: an old version outlives its retirement by GRACE_S, whatever its folder's age.
+
+The recipes are taken from the lesson itself (its cells tagged ``recipe``). Time is passed in (``now=``), never
+slept: ``publish_version`` records when the version it replaces stopped being live, and ``retire_old_versions``
+deletes a version only ``GRACE_S`` after that, even when the folders' modification times say they are old (a
+rename does not change them, so they date from the persist). A generated history (Hypothesis stateful testing)
+publishes (each persist and test load taking a drawn time), crashes publishes at each rename, lets readers
+resolve the pointer and retires, and
+checks after every step that the live version passes ``check_consistent``, that every reader still within
+``GRACE_S`` of resolving its version can load it, and that publishing and opening embed nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from llama_index.core import Settings, VectorStoreIndex
+from notebook_recipes import recipes
+
+import persistlab
+from persistlab import grading
+from persistlab.grading.consistency import check_consistent
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSON = ROOT / "lessons" / "05_crash_safe_persist.ipynb"
+T0 = 1_000_000.0  # the fake clock's start
+
+
+@pytest.fixture(scope="module", autouse=True)
+def small_embeddings():
+    persistlab.setup(quiet=True)
+    before = Settings.embed_model
+    Settings.embed_model = persistlab.embedding_model("text-embedding-3-small", dimensions=8)
+    yield
+    Settings.embed_model = before
+
+
+def age(root: Path, seconds_before: float) -> None:
+    """Set every version folder's modification time to seconds_before the fake clock's start."""
+    for folder in (root / "versions").iterdir():
+        os.utime(folder, (T0 - seconds_before, T0 - seconds_before))
+
+
+def test_a_version_stays_for_grace_after_it_stopped_being_live_even_if_its_folders_are_old(tmp_path):
+    ns = recipes(LESSON)
+    grace, root = ns["GRACE_S"], tmp_path / "published"
+    first, second = (VectorStoreIndex.from_documents(grading.sample_documents(seed=s, n=2)) for s in (1, 2))
+    ns["publish_version"](first, root, now=T0)
+    switch = T0 + 10 * grace  # v000001 was live a long time
+    ns["publish_version"](second, root, now=switch)
+    age(root, seconds_before=100 * grace)  # both folders look ancient: as if persisted long before
+
+    assert ns["retire_old_versions"](root, now=switch) == []
+    assert ns["retire_old_versions"](root, now=switch + grace - 1) == []
+    ns["load"](root / "versions" / "v000001")  # a reader that resolved it just before the switch can load it
+    assert ns["retire_old_versions"](root, now=switch + grace) == ["v000001"]
+    assert sorted(p.name for p in (root / "versions").iterdir()) == ["v000002"]
+    assert ns["repair_versions"](root) == []
+
+
+def test_a_retirement_never_recorded_is_counted_from_when_it_is_first_seen(tmp_path):
+    """publish_version dies after the switch, before recording when the old version retired."""
+    ns = recipes(LESSON)
+    grace, root = ns["GRACE_S"], tmp_path / "published"
+    ns["publish_version"](VectorStoreIndex.from_documents(grading.sample_documents(seed=1, n=2)), root, now=T0)
+    second = VectorStoreIndex.from_documents(grading.sample_documents(seed=2, n=2))
+    with grading.crash_on_rename(3, under=root) as crash:  # 1 version folder, 2 CURRENT, 3 the retirement time
+        error = grading.attempt(ns["publish_version"], second, root, now=T0 + grace)
+    assert crash.fired and isinstance(error, grading.InjectedFailure)
+    assert ns["resolve_current"](root).name == "v000002"
+
+    ns = recipes(LESSON)  # a restart
+    assert ns["repair_versions"](root) == ["deleted retired/v000001.tmp"]
+    first_seen = T0 + 5 * grace
+    assert ns["retire_old_versions"](root, now=first_seen) == []
+    assert ns["retire_old_versions"](root, now=first_seen + grace - 1) == []
+    assert ns["retire_old_versions"](root, now=first_seen + grace) == ["v000001"]
+
+
+class PublishHistory(RuleBasedStateMachine):
+    """One writer publishing and retiring on a fake clock; readers resolving the pointer now and then."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ns = recipes(LESSON)
+        self.grace = self.ns["GRACE_S"]
+        self.workdir = Path(tempfile.mkdtemp(prefix="versions_history_"))
+        self.root = self.workdir / "published"
+        self.clock = time.time()  # near the folders' real mtimes
+        self.readers: list[tuple[str, float]] = []  # (version resolved, when)
+        self.live_documents: list = []
+        self.seeds = 0
+
+    def teardown(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def next_index(self):
+        self.seeds += 1
+        documents = grading.sample_documents(seed=self.seeds, n=1 + self.seeds % 3)
+        return documents, VectorStoreIndex.from_documents(documents)
+
+    @initialize()
+    def first_publish(self):
+        documents, index = self.next_index()
+        with persistlab.metered() as meter:
+            self.ns["publish_version"](index, self.root, now=self.clock)
+        assert meter.requests == 0
+        self.live_documents = documents
+
+    @rule(seconds=st.sampled_from([0.0, 1.0, 0.5, 1.5]))
+    def time_passes(self, seconds):
+        self.clock += seconds * self.grace  # in units of GRACE_S: around the boundary
+
+    @rule(took=st.sampled_from([0.0, 0.5, 2.0]))
+    def publish(self, took):
+        """A reader resolves the live version just before the switch; the new version's persist and test load
+        took `took` GRACE_S, so its folder's mtime is that much older than the switch. Then the writer retires."""
+        self.a_reader_resolves()
+        documents, index = self.next_index()
+        with persistlab.metered() as meter:
+            name = self.ns["publish_version"](index, self.root, now=self.clock)
+        assert meter.requests == 0
+        persisted = self.clock - took * self.grace
+        os.utime(self.root / "versions" / name, (persisted, persisted))
+        self.live_documents = documents
+        self.retire()  # as the writer does after each publish
+
+    @rule(rename=st.integers(1, 3))
+    def publish_crashes_then_restart(self, rename):
+        documents, index = self.next_index()
+        with grading.crash_on_rename(rename, under=self.root) as crash:
+            error = grading.attempt(self.ns["publish_version"], index, self.root, now=self.clock)
+        assert crash.fired and isinstance(error, grading.InjectedFailure), error
+        if rename == 3:  # CURRENT was switched; only recording the old version's retirement failed
+            self.live_documents = documents
+        self.ns = recipes(LESSON)
+        self.ns["repair_versions"](self.root)
+        assert self.ns["repair_versions"](self.root) == []
+
+    @rule()
+    def a_reader_resolves(self):
+        self.readers.append((self.ns["resolve_current"](self.root).name, self.clock))
+
+    @rule()
+    def retire(self):
+        live = self.ns["resolve_current"](self.root).name
+        deleted = self.ns["retire_old_versions"](self.root, now=self.clock)
+        assert live not in deleted
+
+    @invariant()
+    def readers_within_grace_can_load(self):
+        self.readers = [(name, when) for name, when in self.readers if self.clock - when < self.grace]
+        for name, _ in self.readers:  # GRACE_S's assumption: a load takes less than that
+            self.ns["load"](self.root / "versions" / name)
+
+    @invariant()
+    def live_version_is_whole(self):
+        with persistlab.metered() as meter:
+            index = self.ns["open_current"](self.root)
+        assert meter.requests == 0
+        check_consistent(index, self.live_documents, splitter=Settings.node_parser)
+
+
+PublishHistory.TestCase.settings = settings(
+    max_examples=10,
+    stateful_step_count=10,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+test_publish_history = PublishHistory.TestCase
