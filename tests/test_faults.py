@@ -190,6 +190,7 @@ def test_the_environment_spec_is_parsed_and_bad_specs_name_the_fix() -> None:
     plan = faults.parse("rate_limit:on=2/5;server_error:rate=0.1,seed=7;timeout:after=9,endpoint=chat")
     assert [f.kind for f in plan.faults] == ["rate_limit", "server_error", "timeout"]
     assert plan.faults[0].on == {2, 5} and plan.faults[2].endpoint == "chat" and plan.faults[1].seed == 7
+    assert faults.parse("rate_limit:on=1,retry_after=0.001").faults[0].retry_after == 0.001
     with pytest.raises(ValueError, match="unknown option 'every'"):
         faults.parse("rate_limit:every=2")
     with pytest.raises(ValueError, match="Unknown fault kind 'ratelimit'"):

@@ -3,7 +3,8 @@
 Four kinds, answered before the simulator sees the request, with the real service's body and headers:
 
 - ``rate_limit``: status 429 (``openai.RateLimitError``) with the ``x-ratelimit-*`` headers and a
-  ``retry-after`` in whole seconds (``retry_after=``, 1 by default; 0 sends none);
+  ``retry-after`` in seconds (``retry_after=``: 1 by default, whole seconds as the real service sends;
+  0 sends none; a fraction such as 0.001 keeps a served simulator's clients from waiting);
 - ``server_error``: status 500 (``openai.InternalServerError``), no ``retry-after``;
 - ``overloaded``: status 503 (``openai.InternalServerError``), no ``retry-after``;
 - ``timeout``: no answer at all: the transport raises ``httpx.ReadTimeout`` (``openai.APITimeoutError``)
@@ -67,7 +68,7 @@ class Fault:
     rate: float = 0.0
     seed: int = 0
     endpoint: str = "embeddings"
-    retry_after: int = 1
+    retry_after: float = 1
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -79,7 +80,7 @@ class Fault:
         if any(n < 1 for n in self.on) or (self.after is not None and self.after < 1):
             raise ValueError(f"Request numbers start at 1; got on={sorted(self.on)}, after={self.after}.")
         if self.retry_after < 0:
-            raise ValueError(f"retry_after={self.retry_after} is negative; give whole seconds, or 0 for none.")
+            raise ValueError(f"retry_after={self.retry_after} is negative; give seconds, or 0 for none.")
         if not (self.on or self.after or self.rate):
             raise ValueError(f"The {self.kind} fault hits no request: give on=[...], after=N or rate=0..1.")
 
@@ -103,22 +104,22 @@ def _model(request: httpx.Request) -> str:
         return "the model"
 
 
-def rate_limit_headers(retry_after: int) -> dict[str, str]:
+def rate_limit_headers(retry_after: float) -> dict[str, str]:
     """The headers of the real service's 429 for a per-minute request limit (durations as it writes them)."""
     headers = {
         "x-ratelimit-limit-requests": str(RATE_LIMIT_REQUESTS),
         "x-ratelimit-limit-tokens": str(RATE_LIMIT_TOKENS),
         "x-ratelimit-remaining-requests": "0",
         "x-ratelimit-remaining-tokens": str(RATE_LIMIT_TOKENS),
-        "x-ratelimit-reset-requests": f"{retry_after or 1}s",
+        "x-ratelimit-reset-requests": f"{retry_after or 1:g}s",
         "x-ratelimit-reset-tokens": "0s",
     }
     if retry_after:
-        headers["retry-after"] = str(retry_after)
+        headers["retry-after"] = f"{retry_after:g}"
     return headers
 
 
-def failure(kind: str, request: httpx.Request, retry_after: int = 1) -> httpx.Response:
+def failure(kind: str, request: httpx.Request, retry_after: float = 1) -> httpx.Response:
     """The response (or, for ``timeout``, the exception raised) of one injected fault."""
     if kind == "rate_limit":
         # The real service's wording (seen in reports for text-embedding-3-small), with made-up limits.
@@ -126,7 +127,7 @@ def failure(kind: str, request: httpx.Request, retry_after: int = 1) -> httpx.Re
             429,
             f"Rate limit reached for {_model(request)} in organization org-simulated on requests per min (RPM): "
             f"Limit {RATE_LIMIT_REQUESTS}, Used {RATE_LIMIT_REQUESTS}, Requested 1. "
-            f"Please try again in {retry_after or 1}s. "
+            f"Please try again in {retry_after or 1:g}s. "
             "Visit https://platform.openai.com/account/rate-limits to learn more.",
             kind="requests",
             code="rate_limit_exceeded",
@@ -192,10 +193,10 @@ def parse(spec: str) -> FaultPlan:
                     raise ValueError
                 if key == "on":
                     kwargs["on"] = frozenset(int(n) for n in value.split("/"))
-                elif key in ("after", "seed", "retry_after"):
+                elif key in ("after", "seed"):
                     kwargs[key] = int(value)
-                elif key == "rate":
-                    kwargs["rate"] = float(value)
+                elif key in ("rate", "retry_after"):
+                    kwargs[key] = float(value)
                 elif key == "endpoint":
                     kwargs["endpoint"] = value
                 else:
@@ -249,7 +250,7 @@ def inject(
     rate: float = 0.0,
     seed: int = 0,
     endpoint: str = "embeddings",
-    retry_after: int = 1,
+    retry_after: float = 1,
     virtual: bool = True,
 ) -> Iterator[FaultPlan]:
     """Make the simulator fail with ``kind`` on the chosen requests inside the ``with`` block.
