@@ -54,7 +54,7 @@ def test_against_the_served_simulator_everything_agrees_and_the_spend_is_printed
 
 def test_a_service_that_behaves_differently_is_reported(lesson) -> None:
     lines: list[str] = []
-    with served_simulator(fault_spec="rate_limit:after=1") as broken:  # retry-after 1 ms: no waiting
+    with served_simulator(fault_spec="rate_limit:after=1,retry_after=0.001") as broken:  # clients wait 1 ms
         assert check([lesson], 0.01, api_base=broken.base_url, out=lines.append, questions=False) == 1
     assert lines[0].startswith("DIFF tiny_lesson")
     assert any("requests: simulator 1, target 0" in line for line in lines), lines

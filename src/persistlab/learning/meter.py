@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from typing import Any
 import httpx
 
 from persistlab.config import SPEND_CAP_ENV
+from persistlab.simulator.clock import skipped_seconds
 from persistlab.simulator.endpoints import CHAT, EMBEDDINGS, request_kind
 
 PRICES_PER_MILLION_TOKENS: dict[str, float] = {
@@ -59,6 +61,8 @@ class Usage:
     ``attempts`` counts every embeddings request sent, ``requests`` those answered successfully;
     ``failed_requests`` is the difference. ``retries`` counts the attempts the openai client marked
     as retries (``x-stainless-retry-count`` above 0; LlamaIndex's own outer retries start again at 0).
+    A :func:`metered` block also sets ``wall_seconds`` and ``waited_seconds``, the retry waits that virtual
+    time skipped (:mod:`persistlab.simulator.clock`); ``virtual_seconds`` is their sum.
     """
 
     attempts: int = 0
@@ -74,6 +78,13 @@ class Usage:
     chat_output_tokens: int = 0
     chat_cost_usd: float = 0.0
     by_model: dict[str, dict[str, float]] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+    waited_seconds: float = 0.0
+
+    @property
+    def virtual_seconds(self) -> float:
+        """How long the block would have taken had every skipped wait been waited."""
+        return self.wall_seconds + self.waited_seconds
 
     def add_embedding(self, model: str, texts: int, tokens: int) -> None:
         """Count one embeddings request (:func:`record_embedding` calls it for every open block)."""
@@ -143,6 +154,7 @@ _scopes: list[Usage] = []
 def metered() -> Iterator[Usage]:
     """Count only what happens inside the ``with`` block. Blocks may nest."""
     scope = Usage()
+    started, skipped = time.perf_counter(), skipped_seconds()
     with _lock:
         _scopes.append(scope)
     try:
@@ -150,6 +162,8 @@ def metered() -> Iterator[Usage]:
     finally:
         with _lock:
             _scopes.remove(scope)
+        scope.wall_seconds = time.perf_counter() - started
+        scope.waited_seconds = skipped_seconds() - skipped
 
 
 def record_embedding(model: str, texts: int, tokens: int) -> None:

@@ -1,12 +1,19 @@
 """Injectable faults: make the simulated OpenAI service fail the way the real one sometimes does.
 
-Three kinds, answered before the simulator sees the request:
+Four kinds, answered before the simulator sees the request, with the real service's body and headers:
 
-- ``rate_limit``: status 429 with the real service's error body, and ``retry-after-ms`` /
-  ``retry-after`` headers (1 ms by default, so retrying clients wait almost nothing);
-- ``server_error``: status 500 with the real service's body (``openai.InternalServerError``);
-- ``timeout``: no answer at all; the transport raises ``httpx.ReadTimeout`` at once
-  (``openai.APITimeoutError``), without waiting out a real timeout.
+- ``rate_limit``: status 429 (``openai.RateLimitError``) with the ``x-ratelimit-*`` headers and a
+  ``retry-after`` in seconds (``retry_after=``: 1 by default, whole seconds as the real service sends;
+  0 sends none; a fraction such as 0.001 keeps a served simulator's clients from waiting);
+- ``server_error``: status 500 (``openai.InternalServerError``), no ``retry-after``;
+- ``overloaded``: status 503 (``openai.InternalServerError``), no ``retry-after``;
+- ``timeout``: no answer at all: the transport raises ``httpx.ReadTimeout`` (``openai.APITimeoutError``)
+  after the client's read timeout, which inside :func:`virtual_time` passes at once.
+
+With no ``retry-after`` the ``openai`` client backs off 0.5 s, 1 s, 2 s, ... up to 8 s, and LlamaIndex waits
+between its own calls too: an outage takes minutes, as it would online. So that a notebook does not sit
+through them, :func:`inject` runs its block in virtual time (:mod:`persistlab.simulator.clock`): every wait
+is skipped, and the retrying code still sees it pass, so it gives up when it would online.
 
 Choose the requests: ``on=[3]`` (the 3rd matching request, counting every attempt, retries too),
 ``after=3`` (the 3rd and every later one: an outage) or ``rate=0.2, seed=1`` (a seeded fraction).
@@ -16,12 +23,13 @@ Switch faults on in a notebook::
     with faults.inject("rate_limit", on=[2]) as plan:
         index = VectorStoreIndex.from_documents(docs)
     print(plan.injected)          # [(2, 'rate_limit')]
+    print(plan.clock.summary())   # the waits the retries asked for, and the wall time
 
 or for a whole process from the environment, e.g.
 ``PERSISTLAB_FAULTS="rate_limit:on=2/5;server_error:rate=0.1,seed=7;timeout:after=9,endpoint=chat"``.
 
 Faults reach the clients :mod:`persistlab.models` builds on the offline simulator and the served
-simulator (:mod:`persistlab.simulator.http_server`). They never reach :func:`persistlab.simulator.service.handle` itself,
+simulator (:mod:`persistlab.simulator.http_server`); faults from the environment wait in real time. They never reach :func:`persistlab.simulator.service.handle` itself,
 which grading's counting models call directly, so grading stays deterministic whatever is set here.
 """
 
@@ -38,9 +46,15 @@ from dataclasses import dataclass, field
 import httpx
 
 from persistlab.config import FAULTS_ENV
+from persistlab.simulator import clock
+from persistlab.simulator.clock import VirtualClock, virtual_time
 from persistlab.simulator.errors import ApiError
 
-KINDS = ("rate_limit", "server_error", "timeout")
+__all__ = ["KINDS", "Fault", "FaultPlan", "failure", "inject", "intercept", "parse", "virtual_time"]
+
+KINDS = ("rate_limit", "server_error", "overloaded", "timeout")
+RATE_LIMIT_REQUESTS = 3000  # the simulated organisation's requests per minute
+RATE_LIMIT_TOKENS = 1_000_000  # and tokens per minute
 ENDPOINTS = ("embeddings", "chat", "any")
 
 
@@ -54,7 +68,7 @@ class Fault:
     rate: float = 0.0
     seed: int = 0
     endpoint: str = "embeddings"
-    retry_after_ms: int = 1
+    retry_after: float = 1
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -65,6 +79,8 @@ class Fault:
             raise ValueError(f"Fault rate={self.rate} is not a fraction between 0 and 1.")
         if any(n < 1 for n in self.on) or (self.after is not None and self.after < 1):
             raise ValueError(f"Request numbers start at 1; got on={sorted(self.on)}, after={self.after}.")
+        if self.retry_after < 0:
+            raise ValueError(f"retry_after={self.retry_after} is negative; give seconds, or 0 for none.")
         if not (self.on or self.after or self.rate):
             raise ValueError(f"The {self.kind} fault hits no request: give on=[...], after=N or rate=0..1.")
 
@@ -88,26 +104,48 @@ def _model(request: httpx.Request) -> str:
         return "the model"
 
 
-def failure(kind: str, request: httpx.Request, retry_after_ms: int = 1) -> httpx.Response:
+def rate_limit_headers(retry_after: float) -> dict[str, str]:
+    """The headers of the real service's 429 for a per-minute request limit (durations as it writes them)."""
+    headers = {
+        "x-ratelimit-limit-requests": str(RATE_LIMIT_REQUESTS),
+        "x-ratelimit-limit-tokens": str(RATE_LIMIT_TOKENS),
+        "x-ratelimit-remaining-requests": "0",
+        "x-ratelimit-remaining-tokens": str(RATE_LIMIT_TOKENS),
+        "x-ratelimit-reset-requests": f"{retry_after or 1:g}s",
+        "x-ratelimit-reset-tokens": "0s",
+    }
+    if retry_after:
+        headers["retry-after"] = f"{retry_after:g}"
+    return headers
+
+
+def failure(kind: str, request: httpx.Request, retry_after: float = 1) -> httpx.Response:
     """The response (or, for ``timeout``, the exception raised) of one injected fault."""
-    wait = {"retry-after-ms": str(retry_after_ms), "retry-after": f"{retry_after_ms / 1000:g}"}
     if kind == "rate_limit":
         # The real service's wording (seen in reports for text-embedding-3-small), with made-up limits.
         return ApiError(
             429,
             f"Rate limit reached for {_model(request)} in organization org-simulated on requests per min (RPM): "
-            f"Limit 3000, Used 3000, Requested 1. Please try again in {retry_after_ms}ms. "
+            f"Limit {RATE_LIMIT_REQUESTS}, Used {RATE_LIMIT_REQUESTS}, Requested 1. "
+            f"Please try again in {retry_after or 1:g}s. "
             "Visit https://platform.openai.com/account/rate-limits to learn more.",
             kind="requests",
             code="rate_limit_exceeded",
-        ).response(wait)
+        ).response(rate_limit_headers(retry_after))
     if kind == "server_error":
-        # The real service's wording. It sends no retry-after with a 500; the simulator does, so that
-        # retrying clients do not sleep (without it the openai client backs off 0.5 s, 1 s, 2 s, ...).
+        # The real service's wording; it says nothing about when to retry.
         return ApiError(
             500, "The server had an error while processing your request. Sorry about that!", kind="server_error"
-        ).response(wait)
+        ).response()
+    if kind == "overloaded":
+        return ApiError(
+            503, "The engine is currently overloaded, please try again later.", kind="server_error"
+        ).response()
     if kind == "timeout":
+        # The client gives up after its read timeout (httpx's documented "timeout" request extension).
+        read_timeout = (request.extensions.get("timeout") or {}).get("read")
+        if clock.is_virtual() and read_timeout:
+            clock.advance(float(read_timeout))
         raise httpx.ReadTimeout("Simulated timeout: the service did not answer.", request=request)
     raise ValueError(f"Unknown fault kind {kind!r}; choose one of {', '.join(KINDS)}.")
 
@@ -118,6 +156,7 @@ class FaultPlan:
 
     faults: tuple[Fault, ...]
     injected: list[tuple[int, str]] = field(default_factory=list)
+    clock: VirtualClock | None = None
     _counts: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -137,11 +176,11 @@ class FaultPlan:
                     break
             else:
                 return None
-        return failure(fault.kind, request, fault.retry_after_ms)
+        return failure(fault.kind, request, fault.retry_after)
 
 
 def parse(spec: str) -> FaultPlan:
-    """A plan from ``kind:key=value,...;kind:...`` (keys on, after, rate, seed, endpoint, retry_after_ms;
+    """A plan from ``kind:key=value,...;kind:...`` (keys on, after, rate, seed, endpoint, retry_after;
     ``on`` lists numbers separated by ``/``)."""
     faults = []
     for part in filter(None, (p.strip() for p in spec.split(";"))):
@@ -154,10 +193,10 @@ def parse(spec: str) -> FaultPlan:
                     raise ValueError
                 if key == "on":
                     kwargs["on"] = frozenset(int(n) for n in value.split("/"))
-                elif key in ("after", "seed", "retry_after_ms"):
+                elif key in ("after", "seed"):
                     kwargs[key] = int(value)
-                elif key == "rate":
-                    kwargs["rate"] = float(value)
+                elif key in ("rate", "retry_after"):
+                    kwargs[key] = float(value)
                 elif key == "endpoint":
                     kwargs["endpoint"] = value
                 else:
@@ -165,7 +204,7 @@ def parse(spec: str) -> FaultPlan:
             except KeyError:
                 raise ValueError(
                     f"{FAULTS_ENV}: unknown option {key!r} in {part!r}; use on, after, rate, seed, "
-                    "endpoint or retry_after_ms."
+                    "endpoint or retry_after."
                 ) from None
             except ValueError:
                 raise ValueError(
@@ -211,17 +250,23 @@ def inject(
     rate: float = 0.0,
     seed: int = 0,
     endpoint: str = "embeddings",
-    retry_after_ms: int = 1,
+    retry_after: float = 1,
+    virtual: bool = True,
 ) -> Iterator[FaultPlan]:
     """Make the simulator fail with ``kind`` on the chosen requests inside the ``with`` block.
 
     Requests are numbered from 1 within the block, per endpoint ("embeddings", "chat"; "any" counts both).
+    With ``virtual`` (the default) the block runs in :func:`virtual_time` seeded with ``seed``: the plan's
+    ``clock`` tells how long the retries waited; ``virtual=False`` waits for real.
     """
-    plan = FaultPlan((Fault(kind, frozenset(on), after, rate, seed, endpoint, retry_after_ms),))
-    with _state_lock:
-        _active.append(plan)
-    try:
-        yield plan
-    finally:
+    plan = FaultPlan((Fault(kind, frozenset(on), after, rate, seed, endpoint, retry_after),))
+    with contextlib.ExitStack() as stack:
+        if virtual:
+            plan.clock = stack.enter_context(virtual_time(seed))
         with _state_lock:
-            _active.remove(plan)
+            _active.append(plan)
+        try:
+            yield plan
+        finally:
+            with _state_lock:
+                _active.remove(plan)
