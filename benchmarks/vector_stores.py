@@ -92,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     bench_report.write_csv(results, args.out / "results.csv")
     bench_report.write_json(results, args.out / "results.json", command)
     bench_report.plot(results, args.out / "load_vs_n.png")
-    (args.out / "results.md").write_text(f"Command: `{command}`\n\n{bench_report.markdown_table(results)}\n", encoding="utf-8")
+    (args.out / "results.md").write_text(
+        f"Command: `{command}`\n\n{bench_report.markdown_table(results)}\n", encoding="utf-8"
+    )
     for n in dict.fromkeys(r.n for r in results):
         row = {r.store: r for r in results if r.n == n}
         parts = []
