@@ -77,6 +77,73 @@ def test_building_nodes_without_vectors_is_refused(tmp_path):
         stores.backend("numpy").build([TextNode(text="salt cod")], tmp_path, bench.refusing_embed_model(8))
 
 
+# --- Chroma's HNSW settings and what each store's score means -----------------------------------
+
+
+def _unit_rows(rows: int, dim: int, seed: int) -> np.ndarray:
+    matrix = np.random.default_rng(seed).standard_normal((rows, dim))
+    return (matrix / np.linalg.norm(matrix, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_the_course_hnsw_settings_find_the_top_5_that_chromas_defaults_miss(tmp_path):
+    import chromadb
+
+    vectors, queries = _unit_rows(2000, 512, seed=0), _unit_rows(50, 512, seed=1)  # random: HNSW's hard case
+    exact = [set(np.argsort(-(vectors @ q), kind="stable")[:5].tolist()) for q in queries]
+    client = chromadb.PersistentClient(path=str(tmp_path), settings=stores.chroma_settings())
+
+    def recall(name: str, configuration: dict) -> float:
+        collection = client.create_collection(name, configuration=configuration, embedding_function=None)
+        for start in range(0, len(vectors), 1000):
+            rows = range(start, min(start + 1000, len(vectors)))
+            collection.add(ids=[str(i) for i in rows], embeddings=vectors[start : rows.stop])
+        found = collection.query(query_embeddings=queries, n_results=5, include=[])["ids"]
+        return float(np.mean([len(e & {int(i) for i in f}) / 5 for e, f in zip(exact, found)]))
+
+    assert recall("chroma-defaults", {"hnsw": {"space": "cosine"}}) < 0.97  # the case the settings are for
+    assert recall("course-settings", stores.CHROMA_CONFIGURATION) >= 0.99
+
+
+def test_chroma_collections_get_the_course_hnsw_settings_in_either_spelling(corpus, tmp_path):
+    import chromadb
+
+    nodes, vectors, _ = corpus
+    stores.backend("chroma").build(nodes[:5], tmp_path, bench.refusing_embed_model(vectors.shape[1]))
+    client = chromadb.PersistentClient(path=str(tmp_path), settings=stores.chroma_settings())
+    built = client.get_collection(stores.CHROMA_COLLECTION, embedding_function=None).configuration["hnsw"]
+    legacy = client.create_collection("legacy-spelling", metadata=stores.CHROMA_METADATA, embedding_function=None)
+    assert legacy.configuration["hnsw"] == built
+    for key in ("space", "max_neighbors", "ef_construction", "ef_search", "sync_threshold"):
+        assert built[key] == stores.CHROMA_HNSW[key], key
+
+
+def test_faiss_and_chroma_report_their_raw_index_score_not_a_cosine(tmp_path):
+    import chromadb
+    import faiss
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+    from llama_index.vector_stores.faiss import FaissVectorStore
+
+    cosine = 0.6
+    nodes = [_node(0, [1.0, 0.0]), _node(1, [cosine, 0.8])]  # unit vectors; the query is the first
+    query = VectorStoreQuery(query_embedding=[1.0, 0.0], similarity_top_k=2)
+    squared_l2 = [0.0, 2 - 2 * cosine]
+
+    flat_l2 = FaissVectorStore(faiss_index=faiss.IndexFlatL2(2))
+    flat_l2.add(nodes)
+    assert flat_l2.query(query).similarities == pytest.approx(squared_l2)  # a distance: lower is closer
+
+    client = chromadb.PersistentClient(path=str(tmp_path), settings=stores.chroma_settings())
+    for configuration, distances in (
+        ({"hnsw": {"space": "l2"}}, squared_l2),
+        (stores.CHROMA_CONFIGURATION, [0.0, 1 - cosine]),
+    ):
+        space = configuration["hnsw"]["space"]
+        collection = client.create_collection(f"space-{space}", configuration=configuration, embedding_function=None)
+        store = ChromaVectorStore(chroma_collection=collection)
+        store.add(nodes)
+        assert store.query(query).similarities == pytest.approx(np.exp(-np.array(distances)).tolist()), space
+
+
 # --- NumpyVectorStore ------------------------------------------------------------------------
 
 

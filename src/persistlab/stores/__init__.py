@@ -21,6 +21,8 @@ _SURFACE = {
     "BACKENDS": "registry",
     "backend": "registry",
     "CHROMA_COLLECTION": "adapters",
+    "CHROMA_CONFIGURATION": "adapters",
+    "CHROMA_HNSW": "adapters",
     "CHROMA_METADATA": "adapters",
     "brute_force_ids": "adapters",
     "chroma_settings": "adapters",

@@ -47,22 +47,52 @@ if TYPE_CHECKING:
 CHROMA_COLLECTION = "persistlab"
 """Name of the Chroma collection the ``chroma`` backend writes and reads."""
 
-CHROMA_METADATA = {"hnsw:space": "cosine", "hnsw:batch_size": 100, "hnsw:sync_threshold": 100}
-"""Cosine distance, and the HNSW index written to disk every 100 additions instead of every 1,000.
+CHROMA_HNSW: dict[str, Any] = {
+    "space": "cosine",
+    "max_neighbors": 32,
+    "ef_construction": 200,
+    "ef_search": 400,
+    "batch_size": 100,
+    "sync_threshold": 100,
+}
+"""The HNSW settings of the course's Chroma collections: ``configuration={"hnsw": CHROMA_HNSW}`` at creation.
 
-Chroma logs every write first and adds it to the on-disk HNSW index only at each sync; whatever was
-logged after the last sync is replayed into the index at *every* open, and a read-only open never
-writes it back. With the default threshold, 5,000 vectors added by LlamaIndex in batches of 2,048
-leave 904 to replay, and each load took 3.7-5.2 s instead of 0.6-0.9 s. A build-once, load-often
-index wants a small threshold; the price is a slower build."""
+- ``space`` cosine: distances are ``1 - cosine`` (Chroma's default is squared L2).
+- ``max_neighbors`` (M), ``ef_construction`` and ``ef_search``: the graph's links per vector, and how many
+  candidates a build and a query examine. Chroma's defaults (16, 100, 100) miss part of the exact top 5 on the
+  benchmark's vectors; these find almost all of it, for a slower build and query
+  (``benchmarks/chroma_recall.py`` measures both). M and ``ef_construction`` are fixed when the collection is created;
+  ``collection.modify(configuration={"hnsw": {"ef_search": ...}})`` changes ``ef_search`` later.
+- ``batch_size`` and ``sync_threshold``: the HNSW index is written to disk every 100 additions instead of every
+  1,000. Chroma logs every write first and adds it to the on-disk index only at each sync; whatever was logged
+  after the last sync is replayed at *every* open, and a read-only open never writes it back: with the default
+  threshold, LlamaIndex's batches of 2,048 left hundreds of vectors to replay at each load.
+"""
+
+CHROMA_CONFIGURATION: dict[str, Any] = {"hnsw": CHROMA_HNSW}
+"""What to pass as ``configuration=`` to ``create_collection`` / ``get_or_create_collection``."""
+
+_LEGACY_KEYS = {
+    "space": "hnsw:space",
+    "max_neighbors": "hnsw:M",
+    "ef_construction": "hnsw:construction_ef",
+    "ef_search": "hnsw:search_ef",
+    "batch_size": "hnsw:batch_size",
+    "sync_threshold": "hnsw:sync_threshold",
+}
+CHROMA_METADATA: dict[str, Any] = {_LEGACY_KEYS[key]: value for key, value in CHROMA_HNSW.items()}
+"""The same settings in the older ``metadata={"hnsw:...": ...}`` spelling, which chromadb 1.x still reads and
+turns into the collection's configuration; new code passes :data:`CHROMA_CONFIGURATION`."""
 
 
 class Hit(NamedTuple):
     """One search result: node id, its text, and the score the store reports (higher is closer).
 
-    Scores are not comparable across stores: most report cosine similarity, but the Chroma
-    integration reports ``exp(-distance)``, i.e. ``exp(cosine - 1)`` for a cosine collection, and the
-    LanceDB one ``exp(-squared L2 distance)``, i.e. ``exp(2 cosine - 2)`` for unit vectors.
+    Scores are not comparable across stores. The FAISS integration reports the index's raw score: the inner
+    product for the backends' ``IndexFlatIP`` (the cosine of unit vectors), but a squared L2 distance, lower is
+    closer, for an ``IndexFlatL2``. The Chroma integration reports ``exp(-distance)``: ``exp(cosine - 1)`` in the
+    backends' cosine collections, ``exp(-squared L2 distance)`` in Chroma's default space. The LanceDB one
+    reports ``exp(-squared L2 distance)``, i.e. ``exp(2 cosine - 2)`` for unit vectors.
     """
 
     node_id: str
@@ -274,6 +304,10 @@ class ChromaBackend(Backend):
     description = "Chroma PersistentClient (stores text)"
     modules = ("llama_index.core", "chromadb", "llama_index.vector_stores.chroma")
 
+    def __init__(self, hnsw: dict[str, Any] | None = None) -> None:
+        """``hnsw``: the collection's HNSW settings (default :data:`CHROMA_HNSW`)."""
+        self.configuration: Any = {"hnsw": dict(CHROMA_HNSW if hnsw is None else hnsw)}
+
     def build(self, nodes: Sequence[BaseNode], persist_dir: Path, embed_model: BaseEmbedding) -> None:
         import chromadb
         from llama_index.vector_stores.chroma import ChromaVectorStore
@@ -282,7 +316,7 @@ class ChromaBackend(Backend):
         client = chromadb.PersistentClient(path=str(persist_dir), settings=chroma_settings())
         try:
             collection = client.get_or_create_collection(
-                CHROMA_COLLECTION, metadata=CHROMA_METADATA, embedding_function=None
+                CHROMA_COLLECTION, configuration=self.configuration, embedding_function=None
             )
             build_into(ChromaVectorStore(chroma_collection=collection), nodes, embed_model)
         finally:
