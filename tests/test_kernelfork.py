@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from persistlab.classroom import kernels
+from persistlab.classroom import kernels, zygote
 from persistlab.classroom.kernels import ForkedKernel, ForkedKernelProvisioner, ForkingKernelManager, kernel_args
 
 
@@ -206,12 +206,12 @@ def test_a_zygote_with_a_second_thread_refuses_to_fork() -> None:
     of its own, since pytest's may have threads of its own)."""
     script = (
         "import threading, time\n"
-        "from persistlab.classroom.kernels import fork_refusal\n"
+        "from persistlab.classroom.zygote import fork_refusal\n"
         "env = {'HOME': '/tmp'}\n"
         "print(fork_refusal(env, env))\n"
         "threading.Thread(target=time.sleep, args=(5,), daemon=True).start()\n"
         "print(fork_refusal(env, env))\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")} | kernels.SINGLE_THREADED
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")} | zygote.SINGLE_THREADED
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
     assert done.stdout.splitlines() == ["None", "the zygote runs 2 threads; a fork would copy only one"], done.stderr

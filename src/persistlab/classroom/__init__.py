@@ -4,5 +4,6 @@
 - :mod:`.course`: an nbgrader course folder; :mod:`.report`: the class report after grading;
 - :mod:`.nbgrader_config` (the settings) and :mod:`.preprocessors` (the preprocessors it names);
 - :mod:`.graded_env`: the environment graded code runs in; :mod:`.hidden`: hidden tests; :mod:`.points`: an
-  exercise's points table; :mod:`.kernels`: grading kernels forked from a process that imported the libraries.
+  exercise's points table; :mod:`.kernels` and :mod:`.zygote`: grading kernels forked from a process that imported
+  the libraries (opt-in).
 """

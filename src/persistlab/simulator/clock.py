@@ -45,7 +45,7 @@ class VirtualClock:
 
     sleeps: list[float] = field(default_factory=list)
     wall: float = 0.0
-    _started: float = field(default_factory=_real_monotonic)
+    started: float = field(default_factory=_real_monotonic)
 
     @property
     def waited(self) -> float:
@@ -55,7 +55,7 @@ class VirtualClock:
     @property
     def elapsed(self) -> float:
         """Virtual seconds since the block opened: work done plus every wait skipped."""
-        return (self.wall or _real_monotonic() - self._started) + self.waited
+        return (self.wall or _real_monotonic() - self.started) + self.waited
 
     def summary(self) -> str:
         return f"{len(self.sleeps)} waits, {self.waited:.1f} s of virtual time, {self.wall:.2f} s of wall time"
@@ -125,7 +125,7 @@ def virtual_time(seed: int | None = 0) -> Iterator[VirtualClock]:
     try:
         yield clock
     finally:
-        clock.wall = _real_monotonic() - clock._started
+        clock.wall = _real_monotonic() - clock.started
         _local.clocks = clocks
         if not clocks:
             _local.offset = 0.0

@@ -1,0 +1,181 @@
+"""The zygote: a process that imports the libraries once, then forks one grading kernel per request.
+
+:mod:`.kernels` starts it (``python -m persistlab.classroom.zygote SOCKET``) and asks it over a Unix socket; it
+forks only while it has a single thread, in an environment whose interpreter variables match the kernel's, and
+otherwise answers why not (the kernel then starts the usual way). It exits, with its kernels, when its stdin closes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+PRELOADED = (
+    "ipykernel.kernelapp",
+    "IPython.core.interactiveshell",
+    "numpy",
+    "httpx",
+    "openai",
+    "fsspec",
+    "nbformat",
+    "llama_index.core",
+    "llama_index.embeddings.openai",
+    "llama_index.llms.openai",
+    "openai.resources",  # imported by a client's first request
+    "persistlab.simulator.server_process",  # to fork each kernel's counting server before the kernel has threads
+)
+"""What the zygote imports before it forks: libraries, and of the course only the served simulator."""
+
+
+def interpreter_differences(env: dict[str, str], zygote_env: dict[str, str]) -> list[str]:
+    """The variables read when the interpreter starts (``PYTHONHASHSEED``, ``PYTHONPATH``...) that ``env`` sets
+    otherwise than the zygote's: a forked kernel has the zygote's, so it is forked only if there are none."""
+    mine, zygotes = ({k: v for k, v in e.items() if k.startswith("PYTHON")} for e in (env, zygote_env))
+    return sorted({name for name, _ in mine.items() ^ zygotes.items()})
+
+
+def _child(request: dict[str, Any]) -> None:
+    """In the forked child: become the kernel ``python -m ipykernel_launcher ARGS`` would start; never returns."""
+    code = 1
+    try:
+        os.setsid()
+        os.chdir(request["cwd"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.environ["JPY_PARENT_PID"] = str(os.getppid())
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        sys.argv = [sys.argv[0], *request["args"]]
+        sys.path[0] = request["cwd"]  # as `python -m` puts the working folder first
+        # Forked while this process has one thread: the server a graded notebook's counting models use,
+        # ready when its grading code is imported, without the 0.6 CPU s of starting a new interpreter.
+        from persistlab.simulator import server_process
+
+        try:
+            server_process.prestart()
+        except (OSError, RuntimeError) as err:
+            print(f"persistlab: no counting server forked ({err}); grading code starts its own", file=sys.stderr)
+        from ipykernel.kernelapp import IPKernelApp
+
+        # ipykernel read JPY_PARENT_PID at import, in the zygote: give the parent here, so that its poller
+        # watches the zygote and it prints no "`ipython kernel` entry point" note into the grader's output.
+        IPKernelApp.launch_instance(argv=[*request["args"], f"--IPKernelApp.parent_handle={os.getppid()}"])
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else 0
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(code)
+
+
+SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""Set before the zygote imports numpy: its BLAS would otherwise start a thread pool, and a fork copies only the
+calling thread."""
+
+
+def thread_count() -> int:
+    """Threads of this process, native ones included (Linux's /proc; elsewhere Python's own count)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
+def fork_refusal(kernel_env: dict[str, str], zygote_env: dict[str, str]) -> str | None:
+    """Why this process must not fork a kernel for ``kernel_env`` (it then starts the usual way), or None."""
+    if differ := interpreter_differences(kernel_env, zygote_env):
+        return f"the kernel's {', '.join(differ)} differ from the zygote's"
+    if (threads := thread_count()) != 1:
+        return f"the zygote runs {threads} threads; a fork would copy only one"
+    return None
+
+
+def serve(socket_path: str) -> None:
+    """The zygote: import, listen on ``socket_path``, fork a kernel per request; exit when stdin closes."""
+    running: set[int] = set()
+    try:
+        _serve(socket_path, running)
+    finally:  # however it ends: its kernels go with it, and so do its socket and the folder made for it
+        for pid in running:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        Path(socket_path).unlink(missing_ok=True)
+        Path(socket_path + ".tmp").unlink(missing_ok=True)
+        try:
+            os.rmdir(os.path.dirname(socket_path))
+        except OSError:
+            pass
+
+
+def _serve(socket_path: str, running: set[int]) -> None:
+    import gc
+
+    for name, value in SINGLE_THREADED.items():
+        os.environ.setdefault(name, value)
+    for name in PRELOADED:
+        __import__(name)
+    from persistlab.simulator.tokens import count_tokens
+
+    count_tokens("warm up", "text-embedding-3-small")  # the embeddings tokenizer, for kernels and their servers
+    gc.freeze()  # what is loaded now stays shared with every child instead of being copied by the collector
+    started_with = dict(os.environ)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(socket_path + ".tmp")
+    os.rename(socket_path + ".tmp", socket_path)  # the client waits for this name: it appears ready to accept
+    listener.listen(16)
+    exits: dict[int, int] = {}
+    while True:
+        while running:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+            if not pid:
+                break
+            running.discard(pid)
+            exits[pid] = os.waitstatus_to_exitcode(status)
+        ready, _, _ = select.select([listener, sys.stdin], [], [], 0.1)
+        if sys.stdin in ready and not os.read(sys.stdin.fileno(), 1):
+            break  # the grading process is gone
+        if listener not in ready:
+            continue
+        conn, _ = listener.accept()
+        with conn:
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = conn.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+            request = json.loads(data)
+            if request["op"] == "fork" and (refusal := fork_refusal(request["env"], started_with)):
+                answer: dict[str, Any] = {"error": refusal}
+            elif request["op"] == "fork":
+                pid = os.fork()
+                if pid == 0:
+                    listener.close()
+                    conn.close()
+                    _child(request)
+                running.add(pid)
+                answer = {"pid": pid}
+            else:
+                answer = {"code": None if request["pid"] in running else exits.get(request["pid"], -signal.SIGKILL)}
+            conn.sendall(json.dumps(answer).encode() + b"\n")
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
