@@ -6,8 +6,8 @@ two (and ``time.time``) are replaced, for the calling thread only, by a clock th
 instead of waiting::
 
     with virtual_time() as clock:
-        model.get_text_embedding("salt")        # a permanent 500: 22 requests
-    print(clock.waited, clock.wall)             # about 100 s of backoff, in well under a second
+        model.get_text_embedding("salt")        # during an outage: the clients' full backoff
+    print(clock.waited, clock.wall)             # seconds the retries waited, and the wall time
 
 What it reaches: every ``time.sleep`` / ``time.monotonic`` / ``time.time`` call made through the ``time``
 module by the thread that opened the block. What it does not: other threads (a thread pool's workers

@@ -7,8 +7,8 @@ Four kinds, answered before the simulator sees the request, with the real servic
   0 sends none; a fraction such as 0.001 keeps a served simulator's clients from waiting);
 - ``server_error``: status 500 (``openai.InternalServerError``), no ``retry-after``;
 - ``overloaded``: status 503 (``openai.InternalServerError``), no ``retry-after``;
-- ``timeout``: no answer at all: the transport raises ``httpx.ReadTimeout`` (``openai.APITimeoutError``)
-  after the client's read timeout, which inside :func:`virtual_time` passes at once.
+- ``timeout``: no answer at all: the transport raises ``httpx.ReadTimeout`` (``openai.APITimeoutError``).
+  Inside :func:`virtual_time` the client's read timeout passes first, as online; outside, it raises at once.
 
 With no ``retry-after`` the ``openai`` client backs off 0.5 s, 1 s, 2 s, ... up to 8 s, and LlamaIndex waits
 between its own calls too: an outage takes minutes, as it would online. So that a notebook does not sit
@@ -29,8 +29,9 @@ or for a whole process from the environment, e.g.
 ``PERSISTLAB_FAULTS="rate_limit:on=2/5;server_error:rate=0.1,seed=7;timeout:after=9,endpoint=chat"``.
 
 Faults reach the clients :mod:`persistlab.models` builds on the offline simulator and the served
-simulator (:mod:`persistlab.simulator.http_server`); faults from the environment wait in real time. They never reach :func:`persistlab.simulator.service.handle` itself,
-which grading's counting models call directly, so grading stays deterministic whatever is set here.
+simulator (:mod:`persistlab.simulator.http_server`); faults from the environment wait in real time. They
+never reach :func:`persistlab.simulator.service.handle` itself, which grading's counting models call
+directly, so grading stays deterministic whatever is set here.
 """
 
 from __future__ import annotations
