@@ -85,6 +85,31 @@ def test_a_retirement_never_recorded_is_counted_from_when_it_is_first_seen(tmp_p
     assert ns["retire_old_versions"](root, now=first_seen + grace) == ["v000001"]
 
 
+def test_a_reader_whose_vector_file_is_retired_first_loads_the_live_version(tmp_path):
+    """Retirement deletes files in no set order: without its vector file a load raises KeyError 'default'."""
+    ns = recipes(LESSON)
+    root = tmp_path / "published"
+    ns["publish_version"](VectorStoreIndex.from_documents(grading.sample_documents(seed=1, n=2)), root)
+    newer = grading.sample_documents(seed=2, n=3)
+    real_load, opened = ns["load"], []
+
+    def load_while_retired(folder, **kwargs):
+        opened.append(Path(folder).name)
+        if opened == ["v000001"]:  # the writer moves on while this reader starts
+            ns["publish_version"](VectorStoreIndex.from_documents(newer), root)
+            (Path(folder) / "default__vector_store.json").unlink()
+        return real_load(folder, **kwargs)
+
+    ns["load"] = load_while_retired
+    check_consistent(ns["open_current"](root), newer, splitter=Settings.node_parser)
+    assert opened == ["v000001", "v000002.tmp", "v000002"]
+
+    ns["load"] = real_load  # the live version damaged: no retry, the error stays
+    (ns["resolve_current"](root) / "default__vector_store.json").unlink()
+    with pytest.raises(KeyError, match="default"):
+        ns["open_current"](root)
+
+
 class PublishHistory(RuleBasedStateMachine):
     """One writer publishing and retiring on a fake clock; readers resolving the pointer now and then."""
 
