@@ -1,7 +1,7 @@
 """Persists the pipeline but not the index: later runs know what was embedded, but the vectors themselves are lost."""
 
 EXPECTED = {"rerun_embeds_nothing": 3, "changed_doc_only": 3, "new_doc_only": 2,
-            "answers_updated_text": 0, "deleted_doc_removed": 0, "survives_crash": 0}
+            "answers_updated_text": 0, "deleted_doc_removed": 0, "survives_crash": 0, "same_text_documents": 0}
 
 # %% answer_ingest
 def ingest(documents, storage_dir, embed_model):
@@ -10,7 +10,8 @@ def ingest(documents, storage_dir, embed_model):
     pipeline = IngestionPipeline(
         transformations=[make_splitter(), embed_model],
         docstore=SimpleDocumentStore(),
-        docstore_strategy=DocstoreStrategy.DUPLICATES_ONLY,
+        vector_store=SimpleVectorStore(),
+        docstore_strategy=DocstoreStrategy.UPSERTS,
         disable_cache=True,
     )
     if pipeline_dir.is_dir():

@@ -1,7 +1,7 @@
 """Loads without embed_model=: the loaded index embeds questions with Settings.embed_model instead of the model that made the vectors."""
 
 EXPECTED = {"rerun_embeds_nothing": 3, "changed_doc_only": 3, "new_doc_only": 2, "answers_updated_text": 0,
-            "deleted_doc_removed": 2, "survives_crash": 3}
+            "deleted_doc_removed": 2, "survives_crash": 3, "same_text_documents": 0}
 
 # %% answer_load
 def load_ingested_index(storage_dir, embed_model):

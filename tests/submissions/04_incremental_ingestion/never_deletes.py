@@ -1,7 +1,7 @@
 """Never deletes: edits and additions are handled (atomically, like the reference), but a document missing from `documents` keeps its chunks in the index forever."""
 
 EXPECTED = {"rerun_embeds_nothing": 3, "changed_doc_only": 3, "new_doc_only": 2, "answers_updated_text": 3,
-            "deleted_doc_removed": 0, "survives_crash": 3}
+            "deleted_doc_removed": 0, "survives_crash": 3, "same_text_documents": 0}
 
 # %% answer_ingest
 import os
@@ -15,7 +15,8 @@ def ingest(documents, storage_dir, embed_model):
     pipeline = IngestionPipeline(
         transformations=[make_splitter(), embed_model],
         docstore=SimpleDocumentStore(),
-        docstore_strategy=DocstoreStrategy.DUPLICATES_ONLY,
+        vector_store=SimpleVectorStore(),
+        docstore_strategy=DocstoreStrategy.UPSERTS,
         disable_cache=True,
     )
     if current:

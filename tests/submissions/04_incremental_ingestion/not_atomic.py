@@ -1,7 +1,7 @@
 """Right in every run that finishes, but writes the index and then the pipeline's docstore in place: a crash in between, or half-way through a file, leaves a folder the next run cannot load, or one it pays for again."""
 
 EXPECTED = {"rerun_embeds_nothing": 3, "changed_doc_only": 3, "new_doc_only": 2, "answers_updated_text": 3,
-            "deleted_doc_removed": 2, "survives_crash": 0}
+            "deleted_doc_removed": 2, "survives_crash": 0, "same_text_documents": 2}
 
 # %% answer_ingest
 def ingest(documents, storage_dir, embed_model):
@@ -14,12 +14,13 @@ def ingest(documents, storage_dir, embed_model):
     pipeline = IngestionPipeline(
         transformations=[make_splitter(), embed_model],
         docstore=SimpleDocumentStore(),
-        docstore_strategy=DocstoreStrategy.DUPLICATES_ONLY,
+        vector_store=SimpleVectorStore(),
+        docstore_strategy=DocstoreStrategy.UPSERTS,
         disable_cache=True,
     )
     if pipeline_dir.is_dir():
         pipeline.load(str(pipeline_dir))
-    deleted = set(pipeline.docstore.get_all_document_hashes().values()) - {d.id_ for d in documents}
+    deleted = set(index.ref_doc_info) - {d.id_ for d in documents}
     for doc_id in deleted:
         index.delete_ref_doc(doc_id, delete_from_docstore=True)
         pipeline.docstore.delete_document(doc_id, raise_error=False)

@@ -1,7 +1,7 @@
 """Shares the index's docstore and vector store with the pipeline (the pattern lesson 07 warns against): each edit leaves a stale node id in the index struct, `ref_doc_info` raises, and deleted documents stay."""
 
 EXPECTED = {"rerun_embeds_nothing": 3, "changed_doc_only": 3, "new_doc_only": 2, "answers_updated_text": 0,
-            "deleted_doc_removed": 0, "survives_crash": 0}
+            "deleted_doc_removed": 0, "survives_crash": 0, "same_text_documents": 0}
 
 # %% answer_ingest
 def ingest(documents, storage_dir, embed_model):
