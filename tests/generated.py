@@ -81,6 +81,8 @@ class Subject:
     """``"beside"``: a new chunking or model gets an index of its own, kept up to date beside the others;
     ``"refuse"``: refused at no cost, then rebuilt with the recipe's switch (``new_settings=True``);
     ``"none"``: the recipe's contract fixes the settings."""
+    settings: tuple[int, ...] = tuple(range(len(SETTINGS)))
+    """The entries of :data:`SETTINGS` the recipe claims to handle (the first is where a history starts)."""
     rules: frozenset[str] = frozenset()
     """The rules a history may use (default :data:`EVERYDAY`)."""
     file_names: bool | None = None
@@ -306,9 +308,10 @@ class Histories(RuleBasedStateMachine):
         self.interrupted(before, attempt, Exception)
 
     @precondition(lambda self: "change_settings" in self.subject.rules and self.subject.settings_change != "none")
-    @rule(j=st.integers(1, len(SETTINGS) - 1))
+    @rule(j=st.integers(0, len(SETTINGS) - 2))
     def change_settings(self, j: int) -> None:
-        self.setting, old = (self.setting + j) % len(SETTINGS), self.setting
+        others = [setting for setting in self.subject.settings if setting != self.setting]
+        self.setting, old = others[j % len(others)], self.setting
         self.probe = None
         if self.subject.settings_change == "beside":
             self.run()

@@ -1,8 +1,9 @@
 """The update recipes the course teaches, driven through generated histories (tests/generated.py).
 
-Recipes: lesson 07's ``sync_folder`` and lesson 11's ``start_index`` (their cells tagged ``recipe``), and the
-reference solutions of exercises 04 (``ingest``) and 06 (``start_index``), each run from a fresh namespace per
-step. Each recipe runs three times: with every rule but two, then with each of those two (the copy of a
+Recipes: lesson 07's ``sync_folder`` and lesson 11's ``start_index`` (their cells tagged ``recipe``), the
+reference solutions of exercises 04 (``ingest``) and 06 (``start_index``), and, with every rule but those that
+make documents alike, lesson 05's two persist recipes and exercise 03's reference in the course's update rule
+(test_taught_recipes_history), each run from a fresh namespace per step. Each recipe runs three times: with every rule but two, then with each of those two (the copy of a
 document's text under a new id; an empty document) among the rules that change documents, on documents without
 metadata (so that alike texts have alike hashes, as in the exercises' documents).
 The CI profile (``conftest.py``) runs a few fixed histories; ``HYPOTHESIS_PROFILE=long pytest -s`` runs 10,000 per
@@ -11,15 +12,21 @@ test and prints how many histories and steps ran.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 from generated import EMPTY_DOCUMENTS, IDENTICAL_TEXTS, STATS, Subject, run
+from histories import Recipe
 from hypothesis import settings
+from llama_index.core import Settings
 from llama_index.core.storage.docstore import SimpleDocumentStore
 from notebook_recipes import recipes, solution_recipes
+from test_taught_recipes_history import lesson05_atomic, lesson05_versions, solution03
 
 from persistlab.grading.consistency import INDEX_DOCSTORE
 
@@ -104,6 +111,44 @@ def solution06(**options: Any) -> Subject:
     )
 
 
+@contextlib.contextmanager
+def global_model(model: Any) -> Iterator[None]:
+    before = Settings.embed_model
+    Settings.embed_model = model
+    try:
+        yield
+    finally:
+        Settings.embed_model = before
+
+
+def taught(make: Callable[[], Recipe]) -> Callable[..., Subject]:
+    """A persist recipe of test_taught_recipes_history (wrapped in the course's update rule), which embeds with
+    ``Settings.embed_model`` and keeps each chunking in a folder of its own (it claims no model change)."""
+
+    def subject(**options: Any) -> Subject:
+        recipe = make()
+
+        def update(docs: list, folder: Path, splitter: Any, model: Any, new: bool) -> None:
+            with global_model(model):
+                recipe.update(docs, folder, splitter)
+
+        def load(folder: Path, splitter: Any, model: Any) -> Any:
+            with global_model(model):
+                return recipe.load(folder, splitter)
+
+        return Subject(
+            recipe.name,
+            update,
+            load,
+            lambda folder, splitter, model: recipe.hashes(folder, splitter),
+            "beside",
+            settings=(0, 1),
+            **options,
+        )
+
+    return subject
+
+
 @pytest.fixture(autouse=True)
 def report_counts(capsys: pytest.CaptureFixture[str]):
     before = dict(STATS)
@@ -113,7 +158,19 @@ def report_counts(capsys: pytest.CaptureFixture[str]):
             print(f"\n{STATS['histories'] - before['histories']} histories, {STATS['steps'] - before['steps']} steps")
 
 
-@pytest.mark.parametrize("make", [lesson07, lesson11, solution04, solution06])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lesson07,
+        lesson11,
+        solution04,
+        solution06,
+        taught(partial(lesson05_atomic, clean=False)),
+        taught(partial(lesson05_versions, clean=False)),
+        taught(solution03),
+    ],
+    ids=["lesson07", "lesson11", "solution04", "solution06", "lesson05_atomic", "lesson05_versions", "solution03"],
+)
 def test_generated_histories(make, tmp_path: Path) -> None:
     run(make(), tmp_path)
 
