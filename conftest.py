@@ -10,6 +10,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, Phase, settings
 
 from persistlab.classroom import kernels
 from persistlab.maintainers.notebooks import NOTEBOOK_ENV
@@ -28,6 +29,29 @@ RUN_FIRST = (
 """The modules that take the most CPU (measured on 2 cores), longest first. ``--dist loadscope`` hands each worker
 the next module when it runs dry, in collection order (course.py turns xdist's reordering by test count off):
 started last, one of these would leave a core idle for its whole length at the end of the run."""
+
+
+settings.register_profile(
+    "ci",
+    derandomize=True,  # the same histories on every run
+    max_examples=6,
+    stateful_step_count=8,
+    deadline=None,
+    phases=(Phase.explicit, Phase.generate),  # a failure reports the history as generated, unshrunk
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "long",
+    max_examples=10_000,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
+)
+settings.register_profile("shrink", parent=settings.get_profile("ci"), phases=tuple(Phase))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+"""Generated histories (tests/generated.py): ``HYPOTHESIS_PROFILE=long`` runs 10,000 per recipe, shrinks what fails
+and prints how many histories and steps ran (``pytest -s``); ``shrink`` reruns the CI histories and shrinks a failure."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

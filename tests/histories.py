@@ -231,9 +231,9 @@ class CrashRecipe:
     """An ordinary day's run after the repair, which must pay nothing (default: ``run``)."""
 
 
-def crash_at_every_write(recipe: CrashRecipe, tmp_path: Path, max_writes: int = 40) -> dict[str, list[str]]:
+def crash_at_every_write(recipe: CrashRecipe, tmp_path: Path, max_writes: int = 40) -> dict[str, list[tuple[str, str]]]:
     """Run every step of :func:`script` on a copy of the folder the previous step left, once per write it makes,
-    with that write crashed; ``{step: ["old" or "new" per crash]}``, what a restart found.
+    with that write crashed; ``{step: [(the write crashed, "old" or "new"), ...]}``, what a restart found.
 
     After each crash the failure must reach the caller, a reader must find the old or the new index, the next run
     must pay exactly what is left (nothing if the crashed run had committed, else the changed chunks), and a third
@@ -242,7 +242,7 @@ def crash_at_every_write(recipe: CrashRecipe, tmp_path: Path, max_writes: int = 
     steps = script()
     base = tmp_path / "base"
     recipe.run(documents_from(steps[0].texts), base, steps[0].splitter)
-    outcomes: dict[str, list[str]] = {}
+    outcomes: dict[str, list[tuple[str, str]]] = {}
     for previous, step in zip(steps, steps[1:]):
         new = documents_from(step.texts)
         paid = chunks([d for d in new if d.id_ in step.changed], step.splitter)
@@ -267,7 +267,7 @@ def crash_at_every_write(recipe: CrashRecipe, tmp_path: Path, max_writes: int = 
             )
             with persistlab.metered() as redo:
                 recipe.run(new, folder, step.splitter)
-            outcomes.setdefault(step.name, []).append("new" if committed else "old")
+            outcomes.setdefault(step.name, []).append((crash.writes[-1], "new" if committed else "old"))
             expected = 0 if committed else paid
             assert redo.texts == expected, (
                 f"{where}: the next {recipe.name} embedded {redo.texts} texts, expected {expected} "
@@ -281,5 +281,18 @@ def crash_at_every_write(recipe: CrashRecipe, tmp_path: Path, max_writes: int = 
         else:
             raise AssertionError(f"step {step.name!r}: {recipe.name} made more than {max_writes} writes")
         recipe.run(new, base, step.splitter)
-    print({name: f"{len(seen)} crashes, {seen.count('old')} left the old index" for name, seen in outcomes.items()})
+    for name, seen in outcomes.items():
+        print(f"{name}: {len(seen)} crashes, {sum(state == 'old' for _, state in seen)} left the old index")
     return outcomes
+
+
+def commits_at(outcomes: dict[str, list[tuple[str, str]]], commit: str) -> None:
+    """Check that in every step each crash up to and including the write ``commit`` left the old index, and each
+    one after it the new index (what follows the commit may only clean up)."""
+    for step, seen in outcomes.items():
+        writes = [write for write, _ in seen]
+        cut = writes.index(commit) + 1 if commit in writes else len(writes)
+        states = [state for _, state in seen]
+        assert states == ["old"] * cut + ["new"] * (len(seen) - cut), (
+            f"step {step!r}: crashes up to {commit!r} must leave the old index and later ones the new: {seen}"
+        )

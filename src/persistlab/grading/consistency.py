@@ -14,8 +14,8 @@ It checks, with public LlamaIndex APIs only:
 1. the index struct's node ids, the vector store's ids and the docstore's nodes are the same set;
 2. ``index.ref_doc_info`` does not raise, and lists exactly those nodes under their source documents;
 3. given the current ``documents`` (all of them): the index holds exactly these documents (nothing of a
-   deleted one), and each document's chunks are what ``splitter`` makes of its current text (nothing of an
-   older version);
+   deleted one; a document whose text makes no chunk, an empty one, holds none), and each document's chunks
+   are what ``splitter`` makes of its current text (nothing of an older version);
 4. the hash of every current document is where ``refresh_ref_docs`` (or a pipeline) will look for it, and no
    hash of a deleted document is left there (a deleted document restored unchanged would be skipped).
 
@@ -134,10 +134,13 @@ def _check_documents(nodes: dict[str, Any], documents: Sequence[Document], split
         held[node.ref_doc_id].append(node.get_content())
     gone = set(held) - set(current)
     assert not gone, f"the index still holds chunks of documents that no longer exist: {_short(gone)}"
-    missing = set(current) - set(held)
+    made = {
+        doc_id: sorted(node.get_content() for node in splitter.get_nodes_from_documents([document]))
+        for doc_id, document in current.items()
+    }
+    missing = {doc_id for doc_id, texts in made.items() if texts} - set(held)  # an empty text makes no chunk
     assert not missing, f"the index holds no chunk of documents {_short(missing)}"
-    for doc_id, document in sorted(current.items()):
-        expected = sorted(node.get_content() for node in splitter.get_nodes_from_documents([document]))
+    for doc_id, expected in sorted(made.items()):
         found = sorted(held[doc_id])
         if found != expected:
             stale = [text for text in found if text not in expected]

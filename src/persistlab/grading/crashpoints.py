@@ -1,29 +1,44 @@
 """Crash a piece of code at its n-th write, to test that the next run neither loses an update nor pays twice.
 
-:func:`crash_at_write` counts every write a LlamaIndex store makes to a file inside a folder (docstore,
-index store, graph store, simple vector stores, an ingestion pipeline's ``llama_cache``) and every rename
-or replace of a path inside it. The ``nth`` such write is left half written and raises; the ``nth`` rename
-raises before it happens. A test runs the code once per crash point, ``nth = 1, 2, ...``, until a run ends
+:func:`crash_at_write` counts every write a program makes inside a folder, in the order it makes them:
+
+- a file opened for writing with ``open()`` / ``io.open`` (so also ``Path.write_text``, ``Path.write_bytes``,
+  ``shutil.copy`` and LlamaIndex's store files, which fsspec writes with ``open()``): counted when the file is
+  closed; the ``nth`` is cut to half of what was written, then the close raises;
+- ``os.replace`` / ``os.rename`` (``Path.replace``, ``Path.rename``, ``shutil.move``): the ``nth`` raises before
+  it happens;
+- ``os.unlink`` / ``os.remove`` (``Path.unlink``): the ``nth`` raises before it happens;
+- ``shutil.rmtree`` and ``shutil.copytree``, one write each: the ``nth`` is left half done (half of the files
+  deleted, or copied), then raises.
+
+A crash is a killed process: once it has fired, every later write, rename or delete inside the folder raises
+too, until the block ends. A test runs the code once per crash point, ``nth = 1, 2, ...``, until a run ends
 without the crash firing::
 
     with crash_at_write(3, storage_dir) as crash:
         error = attempt(ingest, documents, storage_dir, embed_model)
     if not crash.fired: ...   # the code makes fewer than 3 writes
 
-Writes made with plain ``open()`` (a small pointer file, say) are not counted; the rename that commits
-them is.
+Writes that bypass Python's file objects are not seen: ``os.open``/``os.write`` on a descriptor, and the files
+of a database engine written from native code (Chroma's SQLite and HNSW files). Their folder still counts once
+it is copied, renamed or removed.
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
+import io
 import os
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 __all__ = ["InjectedCrash", "WriteCrash", "crash_at_write"]
+
+WRITE_MODES = frozenset("wax+")
 
 
 class InjectedCrash(OSError):
@@ -32,7 +47,7 @@ class InjectedCrash(OSError):
 
 @dataclass
 class WriteCrash:
-    """What :func:`crash_at_write` saw: the writes made (in order) and whether it fired."""
+    """What :func:`crash_at_write` saw: the writes made (in order, up to the crash) and whether it fired."""
 
     nth: int
     writes: list[str] = field(default_factory=list)
@@ -52,54 +67,169 @@ def is_inside(path: Any, root: Path) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def crash_at_write(nth: int, under: Path) -> Iterator[WriteCrash]:
-    """Make the ``nth`` store write or rename inside ``under`` fail (see the module docstring)."""
-    import fsspec
-    from llama_index.core.graph_stores.simple import SimpleGraphStore
-    from llama_index.core.storage.kvstore.simple_kvstore import SimpleKVStore
-    from llama_index.core.vector_stores.simple import SimpleVectorStore
+def _files(folder: Any) -> list[Path]:
+    return sorted(p for p in Path(os.fsdecode(folder)).rglob("*") if p.is_file())
 
-    crash = WriteCrash(nth)
-    persists = {cls: cls.persist for cls in (SimpleKVStore, SimpleVectorStore, SimpleGraphStore)}
-    real_rename, real_replace = os.rename, os.replace
 
-    def count(what: str) -> bool:
-        """Record one write; True if it is the one to crash."""
-        crash.writes.append(what)
-        if len(crash.writes) == nth and not crash.fired:
-            crash.fired = True
+class _Harness:
+    """The counting and the crash, shared by the patched functions of one :func:`crash_at_write` block."""
+
+    def __init__(self, nth: int, under: Path, real_open: Callable[..., Any]) -> None:
+        self.crash, self.under, self.real_open = WriteCrash(nth), under, real_open
+        self.quiet = 0  # > 0 inside a copytree or rmtree, which count as one write
+
+    def watched(self, *paths: Any) -> bool:
+        return not self.quiet and any(is_inside(path, self.under) for path in paths)
+
+    def count(self, what: str) -> bool:
+        """Record one write; True if it is the one to crash. Raises if the process already died."""
+        self.dead()
+        self.crash.writes.append(what)
+        if len(self.crash.writes) == self.crash.nth:
+            self.crash.fired = True
             return True
         return False
 
-    def patched_persist(original: Callable[..., None]) -> Callable[..., None]:
-        def persist(self: Any, persist_path: str, fs: Any = None, **kwargs: Any) -> None:
-            original(self, persist_path, fs=fs, **kwargs)
-            if fs is not None or not is_inside(persist_path, under) or not count(f"writing {Path(persist_path).name}"):
-                return
-            target = fsspec.filesystem("file")
-            with target.open(persist_path, "rb") as f:
-                content = f.read()
-            with target.open(persist_path, "wb") as f:
-                f.write(content[: len(content) // 2])
-            raise InjectedCrash(f"Injected crash {crash.where}: the process died half-way through the file.")
+    def dead(self) -> None:
+        if self.crash.fired:
+            raise InjectedCrash(f"Injected crash {self.crash.where}: the process is dead, nothing more is written.")
 
-        return persist
+    def died(self, how: str) -> InjectedCrash:
+        return InjectedCrash(f"Injected crash {self.crash.where}: the process died {how}.")
 
-    def patched_rename(real: Callable[..., None]) -> Callable[..., None]:
+    def cut(self, path: str, keep_from: int) -> None:
+        """Leave only half of what was written to ``path`` after its first ``keep_from`` bytes."""
+        with self.real_open(path, "rb") as f:
+            content = f.read()
+        with self.real_open(path, "wb") as f:
+            f.write(content[: keep_from + (len(content) - keep_from) // 2])
+
+
+class _CountedFile:
+    """A file opened for writing inside the folder: counted when closed (cut in half and raising if it is the one)."""
+
+    def __init__(self, file: Any, path: str, keep_from: int, harness: _Harness) -> None:
+        self._file, self._path, self._keep_from, self._harness = file, path, keep_from, harness
+        self._counted = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._file)
+
+    def __enter__(self) -> _CountedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
+        if self._counted:
+            return
+        self._counted = True
+        if self._harness.count(f"writing {Path(self._path).name}"):
+            self._harness.cut(self._path, self._keep_from)
+            raise self._harness.died("half-way through the file")
+
+
+@contextlib.contextmanager
+def crash_at_write(nth: int, under: Path) -> Iterator[WriteCrash]:
+    """Make the ``nth`` write, rename or delete inside ``under`` fail (see the module docstring)."""
+    real_open = builtins.open
+    real = {name: getattr(os, name) for name in ("rename", "replace", "unlink", "remove")}
+    real_rmtree, real_copytree = shutil.rmtree, shutil.copytree
+    harness = _Harness(nth, Path(under), real_open)
+
+    def opened(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        if isinstance(file, int) or not WRITE_MODES & set(mode) or not harness.watched(file):
+            return real_open(file, mode, *args, **kwargs)
+        harness.dead()
+        path = os.fsdecode(file)
+        keep_from = os.path.getsize(path) if "a" in mode and os.path.exists(path) else 0
+        return _CountedFile(real_open(file, mode, *args, **kwargs), path, keep_from, harness)
+
+    def renaming(original: Callable[..., None]) -> Callable[..., None]:
         def rename(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:
-            if (is_inside(src, under) or is_inside(dst, under)) and count(f"renaming {Path(os.fsdecode(src)).name}"):
-                raise InjectedCrash(f"Injected crash {crash.where}: the process died before the rename.")
-            real(src, dst, *args, **kwargs)
+            if harness.watched(src, dst) and harness.count(f"renaming {Path(os.fsdecode(src)).name}"):
+                raise harness.died("before the rename")
+            original(src, dst, *args, **kwargs)
 
         return rename
 
-    for cls, original in persists.items():
-        cls.persist = patched_persist(original)  # type: ignore[method-assign]  # replaced for the block, restored after
-    os.rename, os.replace = patched_rename(real_rename), patched_rename(real_replace)
+    def deleting(original: Callable[..., None]) -> Callable[..., None]:
+        def unlink(path: Any, *args: Any, **kwargs: Any) -> None:
+            if harness.watched(path) and harness.count(f"deleting {Path(os.fsdecode(path)).name}"):
+                raise harness.died("before the delete")
+            original(path, *args, **kwargs)
+
+        return unlink
+
+    def rmtree(path: Any, *args: Any, **kwargs: Any) -> None:
+        if harness.watched(path) and harness.count(f"deleting folder {Path(os.fsdecode(path)).name}"):
+            files = _files(path) if os.path.isdir(path) else []
+            for file in files[: (len(files) + 1) // 2]:
+                real["unlink"](file)
+            raise harness.died("half-way through deleting the folder")
+        harness.quiet += 1
+        try:
+            real_rmtree(path, *args, **kwargs)
+        finally:
+            harness.quiet -= 1
+
+    def copytree(
+        src: Any,
+        dst: Any,
+        symlinks: bool = False,
+        ignore: Any = None,
+        copy_function: Callable[..., Any] = shutil.copy2,
+        ignore_dangling_symlinks: bool = False,
+        dirs_exist_ok: bool = False,
+    ) -> Any:
+        options = {"symlinks": symlinks, "ignore": ignore, "ignore_dangling_symlinks": ignore_dangling_symlinks}
+        options["dirs_exist_ok"] = dirs_exist_ok
+        if not harness.watched(dst):  # also copytree's own calls for subfolders
+            return real_copytree(src, dst, copy_function=copy_function, **options)
+        crashing = harness.count(f"copying folder {Path(os.fsdecode(src)).name}")
+        budget = len(_files(src)) // 2 if crashing else -1
+
+        def copy(source: Any, target: Any, *more: Any, **given: Any) -> Any:
+            nonlocal budget
+            if budget == 0:
+                raise harness.died("half-way through copying the folder")
+            budget -= 1
+            return copy_function(source, target, *more, **given)
+
+        harness.quiet += 1
+        try:
+            result = real_copytree(src, dst, copy_function=copy, **options)
+        except shutil.Error as error:  # copytree gathers its files' errors and raises them at the end
+            if crashing:
+                raise harness.died("half-way through copying the folder") from error
+            raise
+        finally:
+            harness.quiet -= 1
+        if crashing:
+            raise harness.died("half-way through copying the folder")
+        return result
+
+    patched: dict[tuple[Any, str], Any] = {
+        (builtins, "open"): opened,
+        (io, "open"): opened,
+        (os, "rename"): renaming(real["rename"]),
+        (os, "replace"): renaming(real["replace"]),
+        (os, "unlink"): deleting(real["unlink"]),
+        (os, "remove"): deleting(real["remove"]),
+        (shutil, "rmtree"): rmtree,
+        (shutil, "copytree"): copytree,
+    }
+    rmtree.avoids_symlink_attacks = shutil.rmtree.avoids_symlink_attacks  # type: ignore[attr-defined]
+    originals = {key: getattr(*key) for key in patched}
+    for (module, name), function in patched.items():
+        setattr(module, name, function)
     try:
-        yield crash
+        yield harness.crash
     finally:
-        for cls, original in persists.items():
-            cls.persist = original  # type: ignore[method-assign]  # replaced for the block, restored after
-        os.rename, os.replace = real_rename, real_replace
+        for (module, name), function in originals.items():
+            setattr(module, name, function)

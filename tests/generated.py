@@ -1,0 +1,362 @@
+"""Histories nobody wrote by hand: a Hypothesis state machine drives an update recipe through generated changes.
+
+The model is the folder's documents (id -> text). Rules change it (add, edit, delete, restore a deleted
+document, copy another document's text under a new id, an empty document, rename, a document of many chunks,
+unicode), restart (a run with nothing changed), crash the update at its k-th write
+(:func:`persistlab.grading.crashpoints.crash_at_write`), fail the embedding service from its k-th request
+(:mod:`persistlab.simulator.faults`), or change the chunking or the model. Every run is a restarted process:
+the recipe comes from a fresh namespace and only the folder carries state. After every step:
+
+- the index, reloaded with zero embedding requests, passes :func:`check_consistent` against the model's documents
+  (so its source documents are the model's), with the recipe's hashes;
+- retrieval for the sentence the step wrote finds it, in a document that holds it;
+- the meter shows exactly the chunks of the documents that changed; after a crash or a failed run, the next run
+  pays for the unfinished change at most once (nothing if the crashed run had committed).
+
+A :class:`Subject` wraps one recipe; :func:`run` drives it with the active Hypothesis profile (``conftest.py``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import hypothesis.strategies as st
+from hypothesis import settings
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+from llama_index.core import Document
+from llama_index.core.node_parser import SentenceSplitter
+
+import persistlab
+from persistlab.grading import digest_outside_chroma
+from persistlab.grading.consistency import check_consistent
+from persistlab.grading.crashpoints import InjectedCrash, crash_at_write
+from persistlab.simulator import faults
+
+SPLITTERS = (SentenceSplitter(chunk_size=64, chunk_overlap=0), SentenceSplitter(chunk_size=128, chunk_overlap=0))
+DIMENSIONS = (64, 96)
+SETTINGS = ((0, 0), (1, 0), (0, 1))
+"""(splitter, vector length) pairs a history may switch between; the first is where it starts."""
+
+WORDS = ("salt", "brine", "smoke", "sugar", "vinegar", "honey", "cellar", "crock", "barrel", "jar", "lid", "winter")
+UNICODE = ("Smørrebrød på rugbrød", "Gravlax, färsk dill", "寿司の酢飯", "Ёлочные соленья", "Crème fraîche — ½ kg 🍯")
+BASE = "Stores kept in the cellar through the winter need dry shelves, clean jars and a written list."
+LONG = " ".join(f"Shelf {n} holds jars sealed in week {n}, checked for mould and leaks each Sunday." for n in range(14))
+
+EVERYDAY = frozenset(
+    {"add", "edit", "delete", "restore", "rename", "many_chunks", "unicode", "restart", "edit_and_crash_at_write"}
+    | {"add_two_with_an_outage_from_request_k", "change_settings"}
+)
+"""Every rule but the two that make documents alike (each has its own tests): ``copy`` and ``empty``."""
+IDENTICAL_TEXTS = frozenset({"add", "edit", "delete", "restore", "rename", "restart", "copy"})
+"""The rules that change which documents share a text, without the crashes and settings changes."""
+EMPTY_DOCUMENTS = frozenset({"add", "edit", "delete", "restart", "empty"})
+
+STATS = {"histories": 0, "steps": 0}
+"""What ran in this process (the long profile prints it)."""
+
+
+@dataclass
+class Subject:
+    """One update recipe as the machine drives it (every call on a fresh namespace of the recipe)."""
+
+    name: str
+    update: Callable[..., None]
+    """``update(documents, folder, splitter, embed_model, new_settings)``: bring the folder up to date."""
+    load: Callable[[Path, Any, Any], Any]
+    """``load(folder, splitter, embed_model)``: the index a restarted reader opens."""
+    hashes: Callable[[Path, Any, Any], Any]
+    """Where the recipe keeps document hashes (``check_consistent``'s ``hashes=``)."""
+    settings_change: str
+    """``"beside"``: a new chunking or model gets an index of its own, kept up to date beside the others;
+    ``"refuse"``: refused at no cost, then rebuilt with the recipe's switch (``new_settings=True``);
+    ``"none"``: the recipe's contract fixes the settings."""
+    settings: tuple[int, ...] = tuple(range(len(SETTINGS)))
+    """The entries of :data:`SETTINGS` the recipe claims to handle (the first is where a history starts)."""
+    rules: frozenset[str] = frozenset()
+    """The rules a history may use (default :data:`EVERYDAY`)."""
+    file_names: bool | None = None
+    """Whether documents carry ``metadata={"file_name": id}`` (which is in their hash); None: each history draws it."""
+
+    def __post_init__(self) -> None:
+        self.rules = self.rules or EVERYDAY
+
+
+class Histories(RuleBasedStateMachine):
+    subject: Subject
+    folder_root: Path
+    serial = itertools.count()
+
+    def __init__(self) -> None:
+        super().__init__()
+        STATS["histories"] += 1
+        self.folder = self.folder_root / f"history-{next(self.serial)}"
+        self.texts: dict[str, str] = {}
+        self.deleted: dict[str, str] = {}
+        self.setting = 0
+        self.held: dict[int, dict[str, str]] = {}  # what each setting's index holds, as the model expects
+        self.probe: str | None = None
+        self.writes = 0  # how many writes the last update made: a crash picks one of about as many
+        self.file_names = False
+        self.ids = itertools.count(1)
+        self.models = {dim: persistlab.embedding_model(dimensions=dim) for dim in DIMENSIONS}
+
+    # --- the model -----------------------------------------------------------------------------------------------
+
+    @property
+    def splitter(self) -> Any:
+        return SPLITTERS[SETTINGS[self.setting][0]]
+
+    @property
+    def model(self) -> Any:
+        return self.models[DIMENSIONS[SETTINGS[self.setting][1]]]
+
+    def documents(self, texts: dict[str, str] | None = None) -> list[Document]:
+        texts = self.texts if texts is None else texts
+        return [
+            Document(id_=doc_id, text=text, metadata={"file_name": doc_id} if self.file_names else {})
+            for doc_id, text in sorted(texts.items())
+        ]
+
+    def chunks(self, texts: dict[str, str], since: dict[str, str]) -> int:
+        """Chunks of the documents in ``texts`` that are new or changed since ``since``."""
+        changed = {doc_id: text for doc_id, text in texts.items() if since.get(doc_id) != text}
+        return sum(len(self.splitter.get_nodes_from_documents([d])) for d in self.documents(changed))
+
+    def sentence(self, words: tuple[str, str]) -> str:
+        n = next(self.ids)
+        self.probe = f"Tally q{n}z{n}: {words[0]}, {words[1]}, q{n}z{n} again."  # rare tokens: retrieval finds it
+        return self.probe
+
+    def new_id(self) -> str:
+        return f"doc{next(self.ids)}.md"
+
+    def pick(self, pool: dict[str, str], i: int) -> str:
+        return sorted(pool)[i % len(pool)]
+
+    # --- running the recipe --------------------------------------------------------------------------------------
+
+    def where(self) -> str:
+        return f"{self.subject.name}, setting {SETTINGS[self.setting]}, documents {sorted(self.texts)}"
+
+    def run(self, expected: int | None = None, model: Any = None, new_settings: bool = False) -> int:
+        """One update with the current documents; checks it paid ``expected`` texts (default: the changes)."""
+        if expected is None:
+            expected = self.chunks(self.texts, self.held.get(self.setting, {}))
+        with persistlab.metered() as usage, crash_at_write(10**9, self.folder) as counting:
+            self.subject.update(self.documents(), self.folder, self.splitter, model or self.model, new_settings)
+        self.writes = len(counting.writes)
+        assert usage.texts == expected, f"{self.where()}: the update embedded {usage.texts} texts, expected {expected}"
+        self.held[self.setting] = dict(self.texts)
+        return usage.texts
+
+    def reader(self) -> Any:
+        with persistlab.metered() as loading:
+            index = self.subject.load(self.folder, self.splitter, self.model)
+        assert loading.requests == 0, f"{self.where()}: loading made {loading.requests} embedding requests"
+        return index
+
+    def holds(self, texts: dict[str, str]) -> bool:
+        index = self.reader()
+        try:
+            check_consistent(
+                index,
+                self.documents(texts),
+                splitter=self.splitter,
+                hashes=self.subject.hashes(self.folder, self.splitter, self.model),
+            )
+        except AssertionError:
+            return False
+        return True
+
+    def interrupted(self, before: dict[str, str], attempt: Callable[[], Any], expected_error: type) -> None:
+        """``attempt`` ran an update that may have failed; a restart must find the old or the new documents, and
+        the next run must pay for what the failed one left undone, once."""
+        try:
+            attempt()
+        except expected_error:
+            pass
+        if self.holds(self.texts):
+            pending = 0
+        else:
+            assert self.holds(before), f"{self.where()}: after the failure the folder holds neither old nor new"
+            pending = self.chunks(self.texts, before)
+        self.held[self.setting] = before
+        self.run(pending)
+
+    # --- rules -----------------------------------------------------------------------------------------------
+
+    @initialize(words=st.tuples(st.sampled_from(WORDS), st.sampled_from(WORDS)), file_names=st.booleans())
+    def build(self, words: tuple[str, str], file_names: bool) -> None:
+        self.file_names = file_names if self.subject.file_names is None else self.subject.file_names
+        self.texts = {self.new_id(): f"{BASE} {self.sentence(words)}", self.new_id(): f"{LONG[:200]} {words[1]}."}
+        self.run()
+
+    @precondition(lambda self: "add" in self.subject.rules)
+    @rule(words=st.tuples(st.sampled_from(WORDS), st.sampled_from(WORDS)))
+    def add(self, words: tuple[str, str]) -> None:
+        self.texts[self.new_id()] = f"{BASE} {self.sentence(words)}"
+        self.run()
+
+    @precondition(lambda self: "edit" in self.subject.rules and bool(self.texts))
+    @rule(i=st.integers(0, 50), words=st.tuples(st.sampled_from(WORDS), st.sampled_from(WORDS)))
+    def edit(self, i: int, words: tuple[str, str]) -> None:
+        doc_id = self.pick(self.texts, i)
+        self.texts[doc_id] = f"{self.texts[doc_id]} {self.sentence(words)}".strip()
+        self.run()
+
+    @precondition(lambda self: "delete" in self.subject.rules and len(self.texts) > 1)
+    @rule(i=st.integers(0, 50))
+    def delete(self, i: int) -> None:
+        doc_id = self.pick(self.texts, i)
+        self.deleted[doc_id] = self.texts.pop(doc_id)
+        self.probe = None
+        self.run()
+
+    @precondition(lambda self: "restore" in self.subject.rules and bool(self.deleted))
+    @rule(i=st.integers(0, 50))
+    def restore(self, i: int) -> None:
+        doc_id = self.pick(self.deleted, i)
+        self.texts[doc_id] = self.deleted.pop(doc_id)
+        self.probe = None
+        self.run()
+
+    @precondition(lambda self: "copy" in self.subject.rules and bool(self.texts))
+    @rule(i=st.integers(0, 50))
+    def copy(self, i: int) -> None:
+        self.texts[self.new_id()] = self.texts[self.pick(self.texts, i)]
+        self.probe = None
+        self.run()
+
+    @precondition(lambda self: "empty" in self.subject.rules)
+    @rule()
+    def empty(self) -> None:
+        self.texts[self.new_id()] = ""
+        self.probe = None
+        self.run()
+
+    @precondition(lambda self: "rename" in self.subject.rules and bool(self.texts))
+    @rule(i=st.integers(0, 50))
+    def rename(self, i: int) -> None:
+        doc_id = self.pick(self.texts, i)
+        self.texts[self.new_id()] = self.texts.pop(doc_id)
+        self.probe = None
+        self.run()
+
+    @precondition(lambda self: "many_chunks" in self.subject.rules)
+    @rule(words=st.tuples(st.sampled_from(WORDS), st.sampled_from(WORDS)))
+    def many_chunks(self, words: tuple[str, str]) -> None:
+        self.texts[self.new_id()] = f"{LONG} {self.sentence(words)}"
+        self.run()
+
+    @precondition(lambda self: "unicode" in self.subject.rules)
+    @rule(prefix=st.sampled_from(UNICODE), words=st.tuples(st.sampled_from(WORDS), st.sampled_from(WORDS)))
+    def unicode(self, prefix: str, words: tuple[str, str]) -> None:
+        self.texts[self.new_id()] = f"{prefix}. {self.sentence(words)}"
+        self.run()
+
+    @precondition(lambda self: "restart" in self.subject.rules)
+    @rule()
+    def restart(self) -> None:
+        self.probe = None
+        self.run(0)
+
+    @precondition(lambda self: "edit_and_crash_at_write" in self.subject.rules and bool(self.texts))
+    @rule(i=st.integers(0, 50), k=st.integers(0, 50), words=st.tuples(st.sampled_from(WORDS), st.sampled_from(WORDS)))
+    def edit_and_crash_at_write(self, i: int, k: int, words: tuple[str, str]) -> None:
+        """Crash at write ``1 + k % (n + 1)``, ``n`` the writes of the last update (so about one in n + 1 misses)."""
+        k = 1 + k % (self.writes + 1)
+        before, doc_id = dict(self.texts), self.pick(self.texts, i)
+        self.texts[doc_id] = f"{self.texts[doc_id]} {self.sentence(words)}".strip()
+
+        def attempt() -> None:
+            with crash_at_write(k, self.folder) as crash:
+                try:
+                    self.subject.update(self.documents(), self.folder, self.splitter, self.model, False)
+                except InjectedCrash:
+                    assert crash.fired
+                    return
+            assert not crash.fired, f"{self.where()}: the crash {crash.where} did not reach the caller"
+
+        self.interrupted(before, attempt, InjectedCrash)
+
+    @precondition(lambda self: "add_two_with_an_outage_from_request_k" in self.subject.rules and bool(self.texts))
+    @rule(k=st.integers(1, 3), words=st.tuples(st.sampled_from(WORDS), st.sampled_from(WORDS)))
+    def add_two_with_an_outage_from_request_k(self, k: int, words: tuple[str, str]) -> None:
+        before = dict(self.texts)
+        self.texts[self.new_id()] = f"{BASE} {self.sentence(words)}"
+        self.texts[self.new_id()] = f"{LONG[:300]} {self.sentence(words)}"
+        # one request per chunk, so that k picks the chunk the outage starts at
+        flaky = persistlab.embedding_model(
+            dimensions=DIMENSIONS[SETTINGS[self.setting][1]], max_retries=1, embed_batch_size=1
+        )
+
+        def attempt() -> None:
+            with faults.inject("server_error", after=k):
+                self.subject.update(self.documents(), self.folder, self.splitter, flaky, False)
+
+        self.interrupted(before, attempt, Exception)
+
+    @precondition(lambda self: "change_settings" in self.subject.rules and self.subject.settings_change != "none")
+    @rule(j=st.integers(0, len(SETTINGS) - 2))
+    def change_settings(self, j: int) -> None:
+        others = [setting for setting in self.subject.settings if setting != self.setting]
+        self.setting, old = others[j % len(others)], self.setting
+        self.probe = None
+        if self.subject.settings_change == "beside":
+            self.run()
+            return
+        before = digest_outside_chroma(self.folder)
+        with persistlab.metered() as usage:
+            try:
+                self.subject.update(self.documents(), self.folder, self.splitter, self.model, False)
+            except ValueError as refused:
+                assert "new_settings=True" in str(refused), f"{self.where()}: refused without the way out: {refused}"
+            else:
+                raise AssertionError(f"{self.where()}: a change from setting {SETTINGS[old]} was not refused")
+        assert usage.requests == 0 and digest_outside_chroma(self.folder) == before, (
+            f"{self.where()}: the refusal cost {usage.texts} texts or changed a file"
+        )
+        self.held.pop(self.setting, None)  # built anew beside the old one
+        self.run(new_settings=True)
+
+    # --- after every step ------------------------------------------------------------------------------------
+
+    @invariant()
+    def consistent_and_answers(self) -> None:
+        if not self.held:
+            return  # before the first build
+        STATS["steps"] += 1
+        index = self.reader()
+        try:
+            check_consistent(
+                index,
+                self.documents(),
+                splitter=self.splitter,
+                hashes=self.subject.hashes(self.folder, self.splitter, self.model),
+            )
+        except AssertionError as error:
+            raise AssertionError(f"{self.where()}: {error}") from error
+        if self.probe:
+            hits = index.as_retriever(similarity_top_k=5).retrieve(self.probe)
+            found = [hit.node.ref_doc_id for hit in hits if self.probe in hit.node.get_content()]
+            assert found, f"{self.where()}: retrieval for {self.probe!r} found {[h.node.ref_doc_id for h in hits]}"
+            assert all(self.probe in self.texts.get(doc_id or "", "") for doc_id in found), (
+                f"{self.where()}: retrieval cites {found} for {self.probe!r}, which they do not hold"
+            )
+
+
+def run(subject: Subject, folder: Path) -> None:
+    """Drive ``subject`` through the active profile's generated histories, in folders under ``folder``."""
+    machine = type(f"Histories_{subject.name}", (Histories,), {"subject": subject, "folder_root": folder})
+    run_state_machine_as_test(machine, settings=settings())

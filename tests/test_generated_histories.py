@@ -1,0 +1,224 @@
+"""The update recipes the course teaches, driven through generated histories (tests/generated.py).
+
+Recipes: lesson 07's ``sync_folder`` and lesson 11's ``start_index`` (their cells tagged ``recipe``), the
+reference solutions of exercises 04 (``ingest``) and 06 (``start_index``), and, with every rule but those that
+make documents alike, lesson 05's two persist recipes and exercise 03's reference in the course's update rule
+(test_taught_recipes_history), each run from a fresh namespace per step. Each recipe runs three times: with every rule but two, then with each of those two (the copy of a
+document's text under a new id; an empty document) among the rules that change documents, on documents without
+metadata (so that alike texts have alike hashes, as in the exercises' documents).
+The CI profile (``conftest.py``) runs a few fixed histories; ``HYPOTHESIS_PROFILE=long pytest -s`` runs 10,000 per
+test and prints how many histories and steps ran.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from generated import EMPTY_DOCUMENTS, IDENTICAL_TEXTS, STATS, Subject, run
+from histories import Recipe
+from hypothesis import settings
+from llama_index.core import Settings
+from llama_index.core.storage.docstore import SimpleDocumentStore
+from notebook_recipes import recipes, solution_recipes
+from test_taught_recipes_history import lesson05_atomic, lesson05_versions, solution03
+
+from persistlab.grading.consistency import INDEX_DOCSTORE
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSON07 = ROOT / "lessons" / "07_sync_with_a_folder.ipynb"
+LESSON11 = ROOT / "lessons" / "11_production_startup.ipynb"
+SOLUTIONS = ROOT / "solutions"
+
+pytestmark = pytest.mark.usefixtures("small_vectors")
+
+
+def lesson07(**options: Any) -> Subject:
+    def hashes(folder: Path, splitter: Any, model: Any) -> SimpleDocumentStore:
+        ns = recipes(LESSON07)
+        live = ns["current_version"](ns["settings_folder"](folder, splitter, model))
+        return SimpleDocumentStore.from_persist_path(str(live / "pipeline" / "docstore.json"))
+
+    return Subject(
+        "lesson 07 sync_folder",
+        lambda docs, folder, splitter, model, new: recipes(LESSON07)["sync_folder"](docs, folder, splitter, model),
+        lambda folder, splitter, model: recipes(LESSON07)["open_index"](folder, splitter, model),
+        hashes,
+        "beside",
+        **options,
+    )
+
+
+def lesson11(**options: Any) -> Subject:
+    return Subject(
+        "lesson 11 start_index",
+        lambda docs, folder, splitter, model, new: recipes(LESSON11)["start_index"](
+            docs, folder, model, splitter, new_settings=new
+        ),
+        lambda folder, splitter, model: recipes(LESSON11)["open_live_index"](folder, model, splitter),
+        lambda folder, splitter, model: INDEX_DOCSTORE,
+        "refuse",
+        **options,
+    )
+
+
+def solution04(**options: Any) -> Subject:
+    """Its contract fixes the splitter (``make_splitter``): the test gives it the history's, and changes none."""
+
+    def started(splitter: Any) -> dict:
+        ns = solution_recipes(
+            SOLUTIONS / "04_incremental_ingestion" / "04_incremental_ingestion.ipynb",
+            ["setup", "definitions", "answer_ingest", "answer_load"],
+        )
+        ns["make_splitter"] = lambda: splitter
+        return ns
+
+    def hashes(folder: Path, splitter: Any, model: Any) -> SimpleDocumentStore:
+        live = started(splitter)["current_version"](folder)
+        return SimpleDocumentStore.from_persist_path(str(live / "pipeline" / "docstore.json"))
+
+    return Subject(
+        "solution 04 ingest",
+        lambda docs, folder, splitter, model, new: started(splitter)["ingest"](docs, folder, model),
+        lambda folder, splitter, model: started(splitter)["load_ingested_index"](folder, model),
+        hashes,
+        "none",
+        **options,
+    )
+
+
+def solution06(**options: Any) -> Subject:
+    def started() -> dict:
+        return solution_recipes(
+            SOLUTIONS / "06_production_startup" / "06_production_startup.ipynb",
+            ["setup", "definitions", "answer_open", "answer_start"],
+        )
+
+    return Subject(
+        "solution 06 start_index",
+        lambda docs, folder, splitter, model, new: started()["start_index"](
+            docs, folder, model, splitter, new_settings=new
+        ),
+        lambda folder, splitter, model: started()["open_live_index"](folder, model, splitter),
+        lambda folder, splitter, model: INDEX_DOCSTORE,
+        "refuse",
+        **options,
+    )
+
+
+@contextlib.contextmanager
+def global_model(model: Any) -> Iterator[None]:
+    before = Settings.embed_model
+    Settings.embed_model = model
+    try:
+        yield
+    finally:
+        Settings.embed_model = before
+
+
+def taught(make: Callable[[], Recipe]) -> Callable[..., Subject]:
+    """A persist recipe of test_taught_recipes_history (wrapped in the course's update rule), which embeds with
+    ``Settings.embed_model`` and keeps each chunking in a folder of its own (it claims no model change)."""
+
+    def subject(**options: Any) -> Subject:
+        recipe = make()
+
+        def update(docs: list, folder: Path, splitter: Any, model: Any, new: bool) -> None:
+            with global_model(model):
+                recipe.update(docs, folder, splitter)
+
+        def load(folder: Path, splitter: Any, model: Any) -> Any:
+            with global_model(model):
+                return recipe.load(folder, splitter)
+
+        return Subject(
+            recipe.name,
+            update,
+            load,
+            lambda folder, splitter, model: recipe.hashes(folder, splitter),
+            "beside",
+            settings=(0, 1),
+            **options,
+        )
+
+    return subject
+
+
+@pytest.fixture(autouse=True)
+def report_counts(capsys: pytest.CaptureFixture[str]):
+    before = dict(STATS)
+    yield
+    if settings.default.max_examples >= 1000:  # the long profile: say what ran
+        with capsys.disabled():
+            print(f"\n{STATS['histories'] - before['histories']} histories, {STATS['steps'] - before['steps']} steps")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lesson07,
+        lesson11,
+        solution04,
+        solution06,
+        taught(partial(lesson05_atomic, clean=False)),
+        taught(partial(lesson05_versions, clean=False)),
+        taught(solution03),
+    ],
+    ids=["lesson07", "lesson11", "solution04", "solution06", "lesson05_atomic", "lesson05_versions", "solution03"],
+)
+def test_generated_histories(make, tmp_path: Path) -> None:
+    run(make(), tmp_path)
+
+
+def found(make: Any, reason: str, raises: type[Exception] = AssertionError) -> Any:
+    """A case that fails on today's recipe: strict, so that it reports once the fix is merged."""
+    return pytest.param(make, marks=pytest.mark.xfail(strict=True, raises=raises, reason=reason))
+
+
+ITEM_1 = "issue 22 found item 1 (hash -> doc id collapses alike texts), fixed on branch dupfix; shrunk history: "
+COPY_NEVER_INDEXED = "build (2 documents), copy(doc1.md -> doc3.md): the copy is never embedded nor indexed"
+COPY_DELETED_STAYS = "build (2 documents), copy(doc2.md -> doc3.md), delete(doc2.md): doc2.md stays in the index"
+EMPTY = (
+    "an empty document (no metadata) makes one chunk of empty text, which the embeddings API refuses (400 "
+    "\"'$.input' is invalid\"), so this and every later update fails; shrunk history: build (2 documents), empty()"
+)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        found(lesson07, ITEM_1 + COPY_NEVER_INDEXED),
+        found(lesson11, ITEM_1 + COPY_DELETED_STAYS),
+        found(solution04, ITEM_1 + COPY_NEVER_INDEXED),
+        found(solution06, ITEM_1 + COPY_DELETED_STAYS),
+    ],
+)
+def test_generated_histories_with_identical_texts(make, tmp_path: Path) -> None:
+    run(make(rules=IDENTICAL_TEXTS, file_names=False), tmp_path)
+
+
+@pytest.mark.parametrize(
+    "make", [found(make, EMPTY, openai.BadRequestError) for make in (lesson07, lesson11, solution04, solution06)]
+)
+def test_generated_histories_with_empty_documents(make, tmp_path: Path) -> None:
+    run(make(rules=EMPTY_DOCUMENTS, file_names=False), tmp_path)
+
+
+def test_check_consistent_expects_no_chunk_of_a_document_whose_text_makes_none() -> None:
+    """The generated histories hold empty documents: SentenceSplitter makes no chunk of one built into an index."""
+    from llama_index.core import Document, VectorStoreIndex
+    from llama_index.core.node_parser import SentenceSplitter
+
+    from persistlab.grading.consistency import check_consistent
+
+    splitter = SentenceSplitter(chunk_size=64, chunk_overlap=0)
+    full = Document(id_="full.md", text="Brine is weighed, not guessed.")
+    index = VectorStoreIndex.from_documents([full], transformations=[splitter])
+    check_consistent(index, [full, Document(id_="empty.md", text=" ")], splitter=splitter, hashes=None)
+    with pytest.raises(AssertionError, match="holds no chunk of documents 'other.md'"):
+        check_consistent(index, [full, Document(id_="other.md", text="Salt.")], splitter=splitter, hashes=None)
