@@ -62,7 +62,8 @@ CHROMA_HNSW: dict[str, Any] = {
   candidates a build and a query examine. Chroma's defaults (16, 100, 100) miss part of the exact top 5 on the
   benchmark's vectors; these find almost all of it, for a slower build and query
   (``benchmarks/chroma_recall.py`` measures both). M and ``ef_construction`` are fixed when the collection is created;
-  ``collection.modify(configuration={"hnsw": {"ef_search": ...}})`` changes ``ef_search`` later.
+  ``collection.modify(configuration={"hnsw": {"ef_search": ...}})`` changes ``ef_search`` later, from the next time
+  a client opens the collection.
 - ``batch_size`` and ``sync_threshold``: the HNSW index is written to disk every 100 additions instead of every
   1,000. Chroma logs every write first and adds it to the on-disk index only at each sync; whatever was logged
   after the last sync is replayed at *every* open, and a read-only open never writes it back: with the default
