@@ -195,8 +195,8 @@ def found(make: Any, reason: str, raises: type[Exception] = AssertionError) -> A
 
 
 ITEM_1 = "issue 22 found item 1 (hash -> doc id collapses alike texts), fixed on branch dupfix; shrunk history: "
-COPY_NEVER_INDEXED = "build (2 documents), copy(doc1.md -> doc3.md): the copy is never embedded nor indexed"
-COPY_DELETED_STAYS = "build (2 documents), copy(doc2.md -> doc3.md), delete(doc2.md): doc2.md stays in the index"
+COPY_NEVER_INDEXED = "build (doc1.md, doc3.md), copy(doc1.md -> doc4.md): doc4.md is never embedded nor indexed"
+COPY_DELETED_STAYS = "build (doc1.md, doc3.md), copy(doc3.md -> doc4.md), delete(doc3.md): doc3.md stays in the index"
 EMPTY = (
     "an empty document (no metadata) makes one chunk of empty text, which the embeddings API refuses (400 "
     "\"'$.input' is invalid\"), so this and every later update fails; shrunk history: build (2 documents), empty()"
