@@ -2,8 +2,9 @@
 
 Recipes: lesson 07's ``sync_folder`` and lesson 11's ``start_index`` (their cells tagged ``recipe``), the
 reference solutions of exercises 04 (``ingest``) and 06 (``start_index``), and, with every rule but those that
-make documents alike, lesson 05's two persist recipes and exercise 03's reference in the course's update rule
-(test_taught_recipes_history), each run from a fresh namespace per step. Each recipe runs three times: with every rule but two, then with each of those two (the copy of a
+make documents alike, lesson 05's two persist recipes, lesson 09's versioned publishing (on an in-memory file
+system, which crash_at_write does not reach) and exercise 03's reference, in the course's update rule
+(test_taught_recipes_history, test_recipes), each run from a fresh namespace per step. Each recipe runs three times: with every rule but two, then with each of those two (the copy of a
 document's text under a new id; an empty document) among the rules that change documents, on documents without
 metadata (so that alike texts have alike hashes, as in the exercises' documents).
 The CI profile (``conftest.py``) runs a few fixed histories; ``HYPOTHESIS_PROFILE=long pytest -s`` runs 10,000 per
@@ -22,10 +23,10 @@ import openai
 import pytest
 from generated import EMPTY_DOCUMENTS, IDENTICAL_TEXTS, STATS, Subject, run
 from histories import Recipe
-from hypothesis import settings
 from llama_index.core import Settings
 from llama_index.core.storage.docstore import SimpleDocumentStore
 from notebook_recipes import recipes, solution_recipes
+from test_recipes import lesson09_versions
 from test_taught_recipes_history import lesson05_atomic, lesson05_versions, solution03
 
 from persistlab.grading.consistency import INDEX_DOCSTORE
@@ -122,25 +123,29 @@ def global_model(model: Any) -> Iterator[None]:
 
 
 def taught(make: Callable[[], Recipe]) -> Callable[..., Subject]:
-    """A persist recipe of test_taught_recipes_history (wrapped in the course's update rule), which embeds with
-    ``Settings.embed_model`` and keeps each chunking in a folder of its own (it claims no model change)."""
+    """A persist recipe of test_taught_recipes_history or test_recipes (wrapped in the course's update rule), which
+    embeds with ``Settings.embed_model`` and keeps each chunking in a folder of its own (it claims no model change).
+    Each history (folder) gets its own recipe: some keep their state on an in-memory file system."""
 
     def subject(**options: Any) -> Subject:
-        recipe = make()
+        made: dict[Path, Recipe] = {}
+
+        def recipe(folder: Path) -> Recipe:
+            return made.setdefault(folder, make())
 
         def update(docs: list, folder: Path, splitter: Any, model: Any, new: bool) -> None:
             with global_model(model):
-                recipe.update(docs, folder, splitter)
+                recipe(folder).update(docs, folder, splitter)
 
         def load(folder: Path, splitter: Any, model: Any) -> Any:
             with global_model(model):
-                return recipe.load(folder, splitter)
+                return recipe(folder).load(folder, splitter)
 
         return Subject(
-            recipe.name,
+            make().name,
             update,
             load,
-            lambda folder, splitter, model: recipe.hashes(folder, splitter),
+            lambda folder, splitter, model: recipe(folder).hashes(folder, splitter),
             "beside",
             settings=(0, 1),
             **options,
@@ -150,12 +155,11 @@ def taught(make: Callable[[], Recipe]) -> Callable[..., Subject]:
 
 
 @pytest.fixture(autouse=True)
-def report_counts(capsys: pytest.CaptureFixture[str]):
+def report_counts() -> Iterator[None]:
+    """Print how many histories and steps a test ran (``pytest -s`` shows it)."""
     before = dict(STATS)
     yield
-    if settings.default.max_examples >= 1000:  # the long profile: say what ran
-        with capsys.disabled():
-            print(f"\n{STATS['histories'] - before['histories']} histories, {STATS['steps'] - before['steps']} steps")
+    print(f"\n{STATS['histories'] - before['histories']} histories, {STATS['steps'] - before['steps']} steps")
 
 
 @pytest.mark.parametrize(
@@ -168,8 +172,18 @@ def report_counts(capsys: pytest.CaptureFixture[str]):
         taught(partial(lesson05_atomic, clean=False)),
         taught(partial(lesson05_versions, clean=False)),
         taught(solution03),
+        taught(lesson09_versions),
     ],
-    ids=["lesson07", "lesson11", "solution04", "solution06", "lesson05_atomic", "lesson05_versions", "solution03"],
+    ids=[
+        "lesson07",
+        "lesson11",
+        "solution04",
+        "solution06",
+        "lesson05_atomic",
+        "lesson05_versions",
+        "solution03",
+        "lesson09",
+    ],
 )
 def test_generated_histories(make, tmp_path: Path) -> None:
     run(make(), tmp_path)
@@ -190,9 +204,9 @@ EMPTY = (
     "make", [lesson07, lesson11, solution04, solution06], ids=["lesson07", "lesson11", "solution04", "solution06"]
 )
 def test_generated_histories_with_identical_texts(make, tmp_path: Path) -> None:
-    """Issue 22's found item 1, fixed: before, the generator shrank it to build (2 documents), copy(doc1.md ->
-    doc3.md) (the copy never indexed: lesson 07, exercise 04) and build, copy(doc2.md -> doc3.md), delete(doc2.md)
-    (doc2.md left answering: lesson 11, exercise 06)."""
+    """Issue 22's found item 1, fixed: before, the generator shrank it to build (doc1.md, doc3.md), copy(doc1.md ->
+    doc4.md) (doc4.md never indexed: lesson 07, exercise 04) and build (doc1.md, doc3.md), copy(doc3.md -> doc4.md),
+    delete(doc3.md) (doc3.md left answering: lesson 11, exercise 06)."""
     run(make(rules=IDENTICAL_TEXTS, file_names=False), tmp_path)
 
 
