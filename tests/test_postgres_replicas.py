@@ -211,3 +211,83 @@ def test_one_writer_readers_never_see_a_mix_and_killed_writers_cost_only_the_cha
     assert figures["reader_load_requests"] == 0
     assert during >= MIN_LOADS, figures
     assert not failures and all(process.returncode == 0 for process in readers), failures
+
+
+# --- Generated histories (Hypothesis), in one process: every step is checked, and its cost is exact. ---------------
+
+from hypothesis import settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test  # noqa: E402
+
+LESSON = HERE.parent / "lessons" / "12_several_replicas_one_database.ipynb"
+
+
+class FolderHistory(RuleBasedStateMachine):
+    """Edits, additions, deletions and shared texts in a folder, each followed by the lesson's sync."""
+
+    url = ""
+    databases = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        FolderHistory.databases += 1
+        name = f"history{FolderHistory.databases}"
+        self.server.tool("createdb", name)
+        self.url = self.server.url_for(name)
+        self.ns = recipes_namespace()
+        self.embed_model = persistlab.embedding_model(dimensions=32)
+        topics = list(histories.TOPICS.values())
+        self.texts = {f"doc{i}.md": histories._text(topics[i]) for i in range(3)}
+        self.published: dict[str, str] = {}
+        self.sync()
+
+    def sync(self) -> None:
+        expected = changed_chunks(self.published, self.texts)
+        with persistlab.metered() as paid:
+            self.ns["sync"](self.url, documents(self.texts), self.embed_model, SPLITTER)
+        assert paid.texts == expected, f"embedded {paid.texts} texts, expected {expected}"
+        self.published = dict(self.texts)
+
+    @rule(pick=st.integers(0, 99), words=st.sampled_from(["Brine keeps olives.", "Ash keeps cheese.", "Oil seals it."]))
+    def edit_then_sync(self, pick: int, words: str) -> None:
+        name = sorted(self.texts)[pick % len(self.texts)]
+        self.texts[name] = f"{self.texts[name]} {words}"
+        self.sync()
+
+    @rule(pick=st.integers(0, 99))
+    def add_then_sync(self, pick: int) -> None:
+        topics = list(histories.TOPICS.values())
+        self.texts[f"new{pick}.md"] = histories._text(topics[pick % len(topics)], f"Note {pick}.")
+        self.sync()
+
+    @rule(pick=st.integers(0, 99))
+    def share_a_text_then_sync(self, pick: int) -> None:
+        self.texts[f"copy{pick}.md"] = self.texts[sorted(self.texts)[pick % len(self.texts)]]
+        self.sync()
+
+    @rule(pick=st.integers(0, 99))
+    def delete_then_sync(self, pick: int) -> None:
+        if len(self.texts) > 1:
+            del self.texts[sorted(self.texts)[pick % len(self.texts)]]
+        self.sync()
+
+    @invariant()
+    def a_new_replica_loads_for_free_and_finds_exactly_the_folder(self) -> None:
+        with persistlab.metered() as loading:
+            _, index = self.ns["open_live_index"](self.url, self.embed_model, SPLITTER)
+        assert loading.requests == 0
+        check_consistent(index, documents(self.texts), splitter=SPLITTER)
+
+
+def recipes_namespace() -> dict:
+    from notebook_recipes import recipes
+
+    return recipes(LESSON)
+
+
+def test_generated_folder_histories(server):
+    persistlab.setup(quiet=True)
+    FolderHistory.server = server
+    run_state_machine_as_test(
+        FolderHistory, settings=settings(max_examples=4, stateful_step_count=6, deadline=None, database=None)
+    )
