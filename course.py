@@ -3,15 +3,17 @@
 
     python3 course.py lab          # learners: set up, then open JupyterLab on the start page (extra options go to jupyter lab)
     python3 course.py test         # maintainers: set up with the test tools too, then run every test (what CI runs)
-    python3 course.py setup [lab|bench]  # set up only: the maintainers' environment, the learners' one (`lab`),
-                                         # or the maintainers' with the stores only the benchmarks measure (`bench`)
+    python3 course.py setup [lab|postgres|bench]  # set up only: the maintainers' environment, the learners' one
+                                         # (`lab`), the learners' plus lesson 12's PostgreSQL (`postgres`), or the
+                                         # maintainers' with the stores only the benchmarks measure (`bench`)
     python3 course.py lock         # maintainers: resolve pyproject.toml's dependency groups into the locks
     python3 course.py lock --upgrade  # ... moving every package to its newest release that fits
 
 The dependencies are listed once, in pyproject.toml's [dependency-groups]: `lab` is what the lessons and
-exercises need, `test` adds the tests' and benchmarks' tools, `bench` the stores only benchmarks measure.
-`lock` resolves them together into uv.lock (every supported Python and platform) and exports each group's
-exact pins for pip users (requirements-lab.lock, requirements-test.lock, requirements-bench.lock);
+exercises need, `postgres` adds lesson 12's server and stores, `test` the tests' and benchmarks' tools,
+`bench` the stores only benchmarks measure. `lock` resolves them together into uv.lock (every supported Python
+and platform) and exports each group's exact pins for pip users (requirements-lab.lock,
+requirements-postgres.lock, requirements-test.lock, requirements-bench.lock);
 environment.yml (conda, Binder) installs requirements-lab.lock.
 
 Set-up is `uv sync --locked` into .venv (uv itself comes from PyPI the first time): the exact versions of
@@ -33,6 +35,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("PERSISTLAB_VENV", ROOT / ".venv"))
 LOCKS = {
     "lab": ROOT / "requirements-lab.lock",
+    "postgres": ROOT / "requirements-postgres.lock",
     "test": ROOT / "requirements-test.lock",
     "bench": ROOT / "requirements-bench.lock",
 }

@@ -35,7 +35,7 @@ from typing import Any
 from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.node_parser import NodeParser
 from llama_index.core.storage.docstore.types import BaseDocumentStore
-from llama_index.core.vector_stores import SimpleVectorStore
+from llama_index.core.vector_stores import MetadataFilters, SimpleVectorStore
 
 __all__ = ["INDEX_DOCSTORE", "check_consistent", "stored_nodes", "vector_ids"]
 
@@ -49,12 +49,21 @@ def _short(ids: Iterable[str], limit: int = 4) -> str:
     return f"{shown}, ... ({len(ids)} in all)" if len(ids) > limit else shown
 
 
+def _all_nodes(vector_store: Any) -> list[Any]:
+    """Every node a text-keeping store holds. PGVectorStore lists nodes only for ids or a filter: an empty
+    filter matches them all."""
+    try:
+        return vector_store.get_nodes(node_ids=None)
+    except AssertionError:  # PGVectorStore: "Either node_ids or filters must be provided"
+        return vector_store.get_nodes(node_ids=None, filters=MetadataFilters(filters=[]))
+
+
 def vector_ids(vector_store: Any) -> set[str] | None:
     """The node ids a vector store holds a vector for, or None if the store cannot list them publicly."""
     if isinstance(vector_store, SimpleVectorStore):
         return set(vector_store.data.embedding_dict)
     if getattr(vector_store, "stores_text", False):
-        return {node.node_id for node in vector_store.get_nodes(node_ids=None)}
+        return {node.node_id for node in _all_nodes(vector_store)}
     return None  # e.g. FaissVectorStore, FaissMapVectorStore: only a count (client.ntotal)
 
 
@@ -66,7 +75,7 @@ def _vector_count(vector_store: Any) -> int | None:
 def stored_nodes(index: VectorStoreIndex) -> dict[str, Any]:
     """``{node id: node}`` of every chunk the index holds (from its docstore, or a text-keeping vector store)."""
     if index.vector_store.stores_text:
-        return {node.node_id: node for node in index.vector_store.get_nodes(node_ids=None)}
+        return {node.node_id: node for node in _all_nodes(index.vector_store)}
     docstore = index.docstore
     return {node_id: docstore.get_node(node_id) for node_id in index.index_struct.nodes_dict.values()}
 
