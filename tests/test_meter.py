@@ -84,3 +84,12 @@ def test_reset_and_unknown_models_cost_nothing() -> None:
     u.reset()
     assert (u.requests, u.tokens, u.by_model) == (0, 0, {})
     assert "embedding requests: 0" in u.summary()
+
+
+def test_nested_blocks_that_counted_alike_each_close_their_own() -> None:
+    """Usage compares by value: the outer block, equal to the inner one when it closes, must keep counting."""
+    with persistlab.metered() as outer:
+        with persistlab.metered() as inner:
+            pass
+        meter.record_embedding("text-embedding-3-small", 1, 5)
+    assert (outer.requests, inner.requests) == (1, 0)

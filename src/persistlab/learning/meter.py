@@ -160,8 +160,8 @@ def metered() -> Iterator[Usage]:
     try:
         yield scope
     finally:
-        with _lock:
-            _scopes.remove(scope)
+        with _lock:  # by identity: two blocks that counted the same requests compare equal
+            _scopes[:] = [open_scope for open_scope in _scopes if open_scope is not scope]
         scope.wall_seconds = time.perf_counter() - started
         scope.waited_seconds = skipped_seconds() - skipped
 
