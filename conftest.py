@@ -20,6 +20,7 @@ RUN_FIRST = (
     "tests/test_grading_forked.py",
     "tests/test_grading.py",
     "tests/test_exchange.py",
+    "tests/test_postgres_replicas.py",
     "lessons/08_vector_stores.ipynb",
     "tests/test_plain_nbgrader.py",
     "tests/test_grading_others.py",
