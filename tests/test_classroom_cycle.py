@@ -234,3 +234,37 @@ def test_self_check_shows_a_syntax_error_as_one(cycle: Cycle, tmp_path: Path) ->
         r"^SyntaxError: .*\(in answer_load_persisted_index, line \d+: def load_persisted_index\(\(", out, re.M
     ), out
     assert "NameError: name 'load_persisted_index' is not defined (fix the SyntaxError above first)" in out, out
+
+
+def test_a_course_without_an_exchange_gets_one_of_its_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The formgrader logs 'Unwritable directory' for nbgrader's default exchange when nothing sets one."""
+    from traitlets.config import Config
+
+    from persistlab.classroom import nbgrader_config
+
+    monkeypatch.setattr(nbgrader_config, "NBGRADER_EXCHANGE", str(tmp_path / "no-such-exchange"))
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "user-config"))
+    c = Config()
+    c.CourseDirectory.root = str(tmp_path / "course")
+    nbgrader_config.configure(c)
+    assert c.Exchange.root == str(tmp_path / "course" / ".nbgrader" / "exchange")
+    assert os.access(c.Exchange.root, os.W_OK)
+
+    (tmp_path / "user-config").mkdir()  # an instructor's (or the site's) exchange is never overridden
+    (tmp_path / "user-config" / "nbgrader_config.py").write_text('get_config().Exchange.root = "/srv/exchange"\n')
+    c = Config()
+    nbgrader_config.configure(c)
+    assert "root" not in c.Exchange
+
+
+def test_report_keeps_the_end_of_a_long_failure_message() -> None:
+    from persistlab.classroom.report import MESSAGE_CHARS, shorten
+
+    message = (
+        "AssertionError: a query on the loaded index made 2 requests with the model passed in, not 1: "
+        "the index does not use embed_model"
+    )
+    short = shorten(message + " to make it long enough" * 3)
+    assert len(short) == MESSAGE_CHARS and short.startswith("AssertionError: ...")
+    assert shorten(message, 80).endswith("the index does not use embed_model")
+    assert shorten("AssertionError: short") == "AssertionError: short"

@@ -140,12 +140,10 @@ def _feedback(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from persistlab.classroom.cycle import export
 
-    course = _course(args)
-    to = export(course, Path(args.to), every_assignment=args.all_assignments)
-    from persistlab.classroom.cycle import exported_assignments
-
-    if not args.all_assignments:
-        print(f"exported {', '.join(exported_assignments(course))} (those with submissions; --all-assignments for all)")
+    to = Path(args.to).resolve()
+    names = export(_course(args), to, every_assignment=args.all_assignments)
+    which = "" if args.all_assignments else " (those with submissions; --all-assignments for every one)"
+    print(f"exported {', '.join(names)}{which}")
     print(f"wrote {to}")
     return 0
 

@@ -364,7 +364,7 @@ def autograde(
                     for grade in notebook.grades
                     if not grade.needs_manual_grade and float(grade.score) < float(grade.max_score)
                 ]
-                if lost and graded.status == "graded":
+                if lost and graded.status == "graded" and not graded.notes:  # else the notes say why
                     graded.notes.append("lost points on " + ", ".join(lost))
             except Exception:  # nbgrader.api.MissingEntry: never graded
                 graded.max_score = float(gb.find_assignment(name).max_score)
@@ -452,13 +452,13 @@ def exported_assignments(course: Course) -> list[str]:
         return sorted(a.name for a in gb.assignments if a.submissions)
 
 
-def export(course: Course, to: Path, every_assignment: bool = False) -> Path:
+def export(course: Course, to: Path, every_assignment: bool = False) -> list[str]:
     """Write the grades to the CSV file ``to`` (nbgrader export), one row per student and assignment.
 
     Only assignments with submissions (:func:`exported_assignments`) unless ``every_assignment``: nbgrader gives
     every student a zero for every assignment in the gradebook, which an LMS would take for real zeros. A
     ``last_name`` that is only the student id (the formgrader's stand-in when ``students.csv`` has no name) is
-    left empty.
+    left empty. Returns the assignments exported.
     """
     to = Path(to).resolve()
     to.parent.mkdir(parents=True, exist_ok=True)
@@ -482,4 +482,4 @@ def export(course: Course, to: Path, every_assignment: bool = False) -> Path:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    return to
+    return names
