@@ -121,18 +121,30 @@ def _feedback(args: argparse.Namespace) -> int:
 
     course = _course(args)
     names = course.chosen([args.name] if args.name else [], args.all, "feedback")
-    written = feedback(course, names)
+    result = feedback(course, names)
     print(
-        f"wrote {len(written)} feedback file(s) under {course.path(course.feedback).relative_to(course.root)}/ "
+        f"wrote {len(result.written)} feedback file(s) under {course.path(course.feedback).relative_to(course.root)}/ "
         "(hidden tests removed)"
     )
+    for line in result.skipped:
+        print(f"no feedback for {line}")
+    if result.ungraded:
+        print(
+            f"warning: {len(result.ungraded)} notebook(s) have written answers not graded by hand yet; their feedback "
+            "shows 0 points for them:\n  " + "\n  ".join(result.ungraded) + "\n"
+            "Grade them in the formgrader (Manual Grading), then run persistlab feedback again before handing it out."
+        )
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
     from persistlab.classroom.cycle import export
 
-    print(f"wrote {export(_course(args), Path(args.to))}")
+    to = Path(args.to).resolve()
+    names = export(_course(args), to, every_assignment=args.all_assignments)
+    which = "" if args.all_assignments else " (those with submissions; --all-assignments for every one)"
+    print(f"exported {', '.join(names)}{which}")
+    print(f"wrote {to}")
     return 0
 
 
@@ -157,7 +169,10 @@ def _check(args: argparse.Namespace) -> int:
     from persistlab.tables import format_table
 
     print(f"running {args.notebook} ...", flush=True)
-    results = check(Path(args.notebook), timeout=args.timeout)
+    checked = check(Path(args.notebook), timeout=args.timeout)
+    results = checked.tests
+    for error in checked.errors:
+        print(error)
     rows = [("test", "points", "result")]
     rows += [
         (r.name, f"{r.score:g}/{r.max_score:g}", "passed" if r.score == r.max_score else r.message or "failed")
@@ -251,8 +266,15 @@ def build_parser() -> argparse.ArgumentParser:
     cmd.add_argument("name", metavar="NAME", nargs="?")
     cmd.add_argument("--all", action="store_true", help="every assignment")
     cmd.set_defaults(func=_feedback)
-    cmd = commands.add_parser("export", parents=[course], help="instructors: every grade to a CSV file")
+    cmd = commands.add_parser(
+        "export", parents=[course], help="instructors: the grades of the assignments with submissions to a CSV file"
+    )
     cmd.add_argument("--to", default="grades.csv", help="the CSV file (default grades.csv)")
+    cmd.add_argument(
+        "--all-assignments",
+        action="store_true",
+        help="every assignment in the gradebook, even those nobody submitted (zeros for everyone)",
+    )
     cmd.set_defaults(func=_export)
     cmd = commands.add_parser(
         "report", parents=[course], help="instructors: what the class fails, and the spread of scores"

@@ -35,6 +35,34 @@ def readable_notebook(path: Path) -> str | None:
     return None
 
 
+_WHERE = re.compile(r"\s*\((?:[^()]*\.py|<[^>]*>), line (\d+)\)$")
+
+
+def answer_errors(cells: Sequence[Any]) -> list[str]:
+    """What went wrong in the cells of a run notebook (JSON cells) that are not tests: a syntax error as one, with
+    the cell, its line and the code there, so a learner sees it rather than the ``NameError`` of every test after it.
+    """
+    found = []
+    for index, cell in enumerate(cells):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") != "code" or meta.get("grade"):
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") != "error" or output.get("ename") not in ("SyntaxError", "IndentationError"):
+                continue
+            where = meta.get("grade_id") or f"cell {index}"
+            message = str(output.get("evalue", ""))
+            match = _WHERE.search(message)
+            if match:
+                message = message[: match.start()]
+                lines = "".join(cell.get("source", "")).splitlines()
+                number = int(match.group(1))
+                code = lines[number - 1].strip() if 0 < number <= len(lines) else ""
+                where += f", line {number}" + (f": {code}" if code else "")
+            found.append(f"{output['ename']}: {message} (in {where})")
+    return found
+
+
 @dataclass(frozen=True)
 class Course:
     """An nbgrader course folder and the folder names its ``nbgrader_config.py`` sets."""

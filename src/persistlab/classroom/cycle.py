@@ -20,6 +20,7 @@ imports nothing heavy at load time.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -27,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +36,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from persistlab.classroom.course import ClassroomError, Course, readable_notebook
+from persistlab.classroom.course import ROSTER_FILE, ClassroomError, Course, answer_errors, readable_notebook
 from persistlab.classroom.graded_env import PROBLEM_ENAMES, graded_code_env
 from persistlab.classroom.hidden import leaked_lines
 
@@ -189,7 +191,12 @@ def _batches(students: Sequence[str], jobs: int) -> list[list[str]]:
 
 def _zero(course: Course, assignment: str, student: str) -> None:
     """Give a student zero on every notebook of ``assignment``, as nbgrader does for a missing notebook."""
-    with course.gradebook() as gb:
+    from sqlalchemy.exc import SAWarning
+
+    # nbgrader's update_or_create_submission makes SQLAlchemy warn about its own session ("not in session"):
+    # nothing the instructor can act on, and the zeros are written all the same.
+    with course.gradebook() as gb, warnings.catch_warnings():
+        warnings.simplefilter("ignore", SAWarning)
         gb.update_or_create_student(student)
         gb.update_or_create_submission(assignment, student)
         for notebook in gb.find_assignment(assignment).notebooks:
@@ -219,6 +226,7 @@ def _notes(autograded: Path) -> list[str]:
                     notes.append(f"{what} in cell {index}")
         if not_run:
             notes.append(f"{not_run} later cell(s) not run")
+        notes += answer_errors(cells)
     return notes
 
 
@@ -351,16 +359,53 @@ def autograde(
                     for grade in notebook.grades
                     if grade.needs_manual_grade and grade.manual_score is None
                 )
+                lost = [
+                    f"{grade.name} {float(grade.score):g}/{float(grade.max_score):g}"
+                    for notebook in submission.notebooks
+                    for grade in notebook.grades
+                    if not grade.needs_manual_grade and float(grade.score) < float(grade.max_score)
+                ]
+                if lost and graded.status == "graded" and not graded.notes:  # else the notes say why
+                    graded.notes.append("lost points on " + ", ".join(lost))
             except Exception:  # nbgrader.api.MissingEntry: never graded
                 graded.max_score = float(gb.find_assignment(name).max_score)
     return [results[pair] for pair in pairs]
 
 
-def feedback(course: Course, assignments: Sequence[str]) -> list[Path]:
-    """Write feedback HTML for every graded submission of one assignment or all; the files written.
+@dataclass
+class FeedbackResult:
+    """What :func:`feedback` wrote, and what an instructor must know before handing it out."""
 
-    Raises :class:`ClassroomError` if any feedback file shows a hidden test line (which happens
-    only if ``nbgrader_config.py`` overrides ``GenerateFeedback.preprocessors``).
+    written: list[Path]
+    skipped: list[str]
+    """``"<student> (<assignment>): why"`` for each submission that got no feedback page."""
+    ungraded: list[str]
+    """``"<student> (<assignment>/<notebook>): <cells>"`` for written answers not graded by hand yet."""
+
+
+def _skipped(course: Course, name: str, student: str) -> str | None:
+    """Why a submission of ``name`` got no feedback page, or None if every notebook has one."""
+    notebooks = course.notebooks(name)
+    if all(course.path(course.feedback, student, name, f"{nb}.html").is_file() for nb in notebooks):
+        return None
+    folder = course.path(course.submitted, student, name)
+    for nb in notebooks:
+        path = folder / f"{nb}.ipynb"
+        if not path.is_file():
+            return f"no {nb}.ipynb was submitted (scored zero)"
+        if problem := readable_notebook(path):
+            return f"{problem} (scored zero)"
+    if not all(course.path(course.autograded, student, name, f"{nb}.ipynb").is_file() for nb in notebooks):
+        return f"not graded yet: run persistlab autograde {name}"
+    return "nbgrader wrote no page for it"
+
+
+def feedback(course: Course, assignments: Sequence[str]) -> FeedbackResult:
+    """Write feedback HTML for every graded submission of one assignment or all.
+
+    Says which submissions got no page and why, and which written answers still wait for grading by hand
+    (their page would show 0 points for them). Raises :class:`ClassroomError` if any feedback file shows a
+    hidden test line (which happens only if ``nbgrader_config.py`` overrides ``GenerateFeedback.preprocessors``).
     """
     course.chosen(assignments, False, "feedback", one_or_all=True)
     run_nbgrader(course, "generate_feedback", assignments[0] if len(assignments) == 1 else "*", "--force")
@@ -380,12 +425,62 @@ def feedback(course: Course, assignments: Sequence[str]) -> list[Path]:
             "Make sure nbgrader_config.py does not set GenerateFeedback.preprocessors (or keeps "
             "persistlab.classroom.preprocessors.HideHiddenTests last in it)."
         )
-    return written
+    skipped = [
+        f"{student} ({name}): {why}"
+        for name in sorted(assignments)
+        for student in course.students(name)
+        if (why := _skipped(course, name, student))
+    ]
+    ungraded = []
+    with course.gradebook() as gb:
+        for name in sorted(assignments):
+            try:
+                submissions = gb.find_assignment(name).submissions
+            except Exception:  # nbgrader.api.MissingEntry: not released
+                continue
+            for submission in sorted(submissions, key=lambda sub: sub.student.id):
+                for notebook in submission.notebooks:
+                    cells = [g.name for g in notebook.grades if g.needs_manual_grade and g.manual_score is None]
+                    if cells:
+                        ungraded.append(f"{submission.student.id} ({name}/{notebook.name}): {', '.join(cells)}")
+    return FeedbackResult(written, skipped, ungraded)
 
 
-def export(course: Course, to: Path) -> Path:
-    """Write every grade in the gradebook to the CSV file ``to`` (nbgrader export)."""
+def exported_assignments(course: Course) -> list[str]:
+    """The assignments with at least one submission in the gradebook (collected, or fetched from the exchange):
+    the work that was set. Assignments only generated (``release --all``) are left out of the export."""
+    with course.gradebook() as gb:
+        return sorted(a.name for a in gb.assignments if a.submissions)
+
+
+def export(course: Course, to: Path, every_assignment: bool = False) -> list[str]:
+    """Write the grades to the CSV file ``to`` (nbgrader export), one row per student and assignment.
+
+    Only assignments with submissions (:func:`exported_assignments`) unless ``every_assignment``: nbgrader gives
+    every student a zero for every assignment in the gradebook, which an LMS would take for real zeros. A
+    ``last_name`` that is only the student id (the formgrader's stand-in when ``students.csv`` has no name) is
+    left empty. Returns the assignments exported.
+    """
     to = Path(to).resolve()
     to.parent.mkdir(parents=True, exist_ok=True)
-    run_nbgrader(course, "export", f"--to={to}")
-    return to
+    names = course.assignments() if every_assignment else exported_assignments(course)
+    if not names:
+        raise ClassroomError(
+            "No assignment has submissions yet: collect and autograde one first (or --all-assignments)."
+        )
+    run_nbgrader(course, "export", f"--to={to}", f"--ExportPlugin.assignment={names!r}")
+    roster = {}
+    if (course.root / ROSTER_FILE).is_file():
+        with (course.root / ROSTER_FILE).open(newline="", encoding="utf-8") as f:
+            roster = {row.get("id"): row.get("last_name") for row in csv.DictReader(f)}
+    with to.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        fields, rows = reader.fieldnames or [], list(reader)
+    for row in rows:
+        if row.get("last_name") == row.get("student_id") and roster.get(row["student_id"]) != row["last_name"]:
+            row["last_name"] = ""
+    with to.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    return names

@@ -14,9 +14,34 @@ neither them nor nbgrader (1.2 s of CPU); nbgrader imports them when it grades o
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 _PLUGINS = "persistlab.classroom.preprocessors"
+NBGRADER_EXCHANGE = "/usr/local/share/nbgrader/exchange"
+"""nbgrader's default ``Exchange.root``."""
+LOCAL_EXCHANGE = ".nbgrader/exchange"
+"""The exchange of a course run on one machine, in its folder (git ignores ``.nbgrader/``): see :func:`configure`."""
+
+
+def exchange_configured() -> bool:
+    """Whether a site or user nbgrader config (``jupyter --paths``' config folders) sets ``Exchange.root``."""
+    from jupyter_core.paths import jupyter_config_path
+    from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, PyFileConfigLoader
+
+    for folder in jupyter_config_path():
+        for loader in (PyFileConfigLoader, JSONFileConfigLoader):
+            name = "nbgrader_config." + ("py" if loader is PyFileConfigLoader else "json")
+            try:
+                config = loader(name, path=folder).load_config()
+            except ConfigFileNotFound:
+                continue
+            except Exception:  # nbgrader will report it; do not guess
+                return True
+            if "Exchange" in config and "root" in config.Exchange:
+                return True
+    return False
 
 
 def configure(c: Any) -> None:
@@ -40,8 +65,17 @@ def configure(c: Any) -> None:
         f"{_PLUGINS}.ShowRubric",
         "nbgrader.preprocessors.CheckCellMetadata",
     ]
+    if not exchange_configured() and not os.access(NBGRADER_EXCHANGE, os.W_OK | os.X_OK):
+        # No exchange set up: a course on one machine. Without this, the formgrader's assignment list logs
+        # "Unwritable directory, please contact your instructor" for nbgrader's default. A site's or user's
+        # Exchange.root (a shared course) is never overridden.
+        course_root = c.CourseDirectory.root if "root" in c.CourseDirectory else os.getcwd()
+        exchange = Path(course_root) / LOCAL_EXCHANGE
+        exchange.mkdir(parents=True, exist_ok=True)
+        c.Exchange.root = str(exchange)
     c.GenerateFeedback.preprocessors = [
         "nbgrader.preprocessors.GetGrades",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+        f"{_PLUGINS}.ReadableFeedback",
         f"{_PLUGINS}.HideHiddenTests",
     ]

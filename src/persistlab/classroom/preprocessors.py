@@ -266,6 +266,35 @@ class HideHiddenTests(NbGraderPreprocessor):
         return cell, resources
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+QUIZ_NOTE = "(A quiz: open the notebook in Jupyter to answer it.)"
+FEEDBACK_CSS = """
+.rendered_html table { border-collapse: collapse; margin: 0.5em 0; }
+.rendered_html th, .rendered_html td { border: 1px solid #c8c8c8; padding: 0.3em 0.7em; vertical-align: top; }
+.rendered_html tbody tr:nth-child(odd) { background: #f7f7f7; }
+div.output_area pre, div.output_subarea { white-space: pre-wrap; overflow-wrap: anywhere; max-width: 100%; }
+"""
+"""Table columns with borders and padding; long failure messages wrap instead of running off the page."""
+
+
+class ReadableFeedback(NbGraderPreprocessor):
+    """Make feedback pages readable: :data:`FEEDBACK_CSS` on the page, and each widget (a quiz) shown as a short
+    note instead of an empty ``Out[n]:`` (a static page cannot draw widgets)."""
+
+    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+        resources.setdefault("inlining", {}).setdefault("css", []).append(FEEDBACK_CSS)
+        return super().preprocess(nb, resources)
+
+    def preprocess_cell(
+        self, cell: NotebookNode, resources: ResourcesDict, index: int
+    ) -> tuple[NotebookNode, ResourcesDict]:
+        outputs = cell.get("outputs", [])
+        if any(WIDGET_VIEW in output.get("data", {}) for output in outputs):
+            cell.outputs = [o for o in outputs if WIDGET_VIEW not in o.get("data", {})]
+            cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=QUIZ_NOTE + "\n"))
+        return cell, resources
+
+
 class NameStudents(NbGraderPreprocessor):
     """Give a student nbgrader created without a name (autograde, collect) the name from the course's
     roster (:data:`~persistlab.classroom.course.ROSTER_FILE`, nbgrader's import format ``id,first_name,last_name,email``)

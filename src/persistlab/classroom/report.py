@@ -19,11 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from persistlab.classroom.course import Course
+from persistlab.classroom.course import Course, answer_errors
 from persistlab.tables import format_table
 
 MESSAGE_CHARS = 110
-"""Failure messages are cut to this length in tables and the plot."""
+"""Failure messages are cut to this length in tables (:func:`shorten`)."""
+PLOT_MESSAGE_CHARS = 80
+"""... and to this length beside the plot's bars."""
 
 NOT_ATTEMPTED = "NotImplementedError (answer not written)"
 """What the release's ``raise NotImplementedError()`` is reported as; listed after real mistakes."""
@@ -43,6 +45,8 @@ class TestStats:
     """Submissions scoring below full marks on it (for written answers: graded by hand below full marks)."""
     waiting: int = 0
     """Written answers not graded by hand yet."""
+    by_hand: int = 0
+    """Written answers graded by hand (blank ones are scored zero without it)."""
     messages: Counter[str] = field(default_factory=Counter)
 
     def common_messages(self, n: int) -> list[tuple[str, int]]:
@@ -76,18 +80,32 @@ class ClassReport:
     exercises: list[ExerciseStats]
 
 
+def shorten(message: str, limit: int = MESSAGE_CHARS) -> str:
+    """``message`` cut to ``limit`` characters in the middle: the exception's name stays, and so does the end,
+    where the tests' messages say what the mistake was."""
+    if len(message) <= limit:
+        return message
+    name, sep, rest = message.partition(": ")
+    head = name + sep if sep and len(name) < limit // 3 else ""
+    return head + "..." + (rest if head else message)[-(limit - len(head) - 3) :]
+
+
 def _messages(notebook: Path) -> dict[str, str]:
     """``{grade_id: first line of the failure}`` for the failed test cells of an autograded notebook."""
     if not notebook.is_file():
         return {}
     out = {}
-    for cell in json.loads(notebook.read_text(encoding="utf-8")).get("cells", []):
+    cells = json.loads(notebook.read_text(encoding="utf-8")).get("cells", [])
+    broken = answer_errors(cells)  # a syntax error makes every later test fail with a NameError: report the cause
+    for cell in cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if grade_id and errors:
             line = f"{errors[0].get('ename', '')}: {errors[0].get('evalue', '')}".strip().rstrip(":").split("\n")[0]
             line = NOT_ATTEMPTED if line == "NotImplementedError" else line
-            out[grade_id] = line if len(line) <= MESSAGE_CHARS else line[: MESSAGE_CHARS - 3] + "..."
+            if broken and line.startswith("NameError"):
+                line = broken[0].split(" (in ")[0] + " in an answer cell"
+            out[grade_id] = shorten(line)
     return out
 
 
@@ -102,6 +120,8 @@ def class_report(course: Course, assignments: Sequence[str]) -> ClassReport:
             try:
                 assignment = gb.find_assignment(name)
             except MissingEntry:
+                continue
+            if not assignment.submissions:  # released, never collected: nothing to report
                 continue
             stats = ExerciseStats(name, float(assignment.max_score))
             for notebook in assignment.notebooks:
@@ -122,6 +142,7 @@ def class_report(course: Course, assignments: Sequence[str]) -> ClassReport:
                             test.waiting += 1
                             continue
                         test.graded += 1
+                        test.by_hand += test.written and grade.manual_score is not None
                         if float(grade.score) < float(grade.max_score):
                             test.failed += 1
                             if grade.name in messages:
@@ -172,6 +193,16 @@ def format_report(report: ClassReport, top_messages: int = 3) -> str:
     return format_table(rows) + "\n\n" + format_table(exercise_rows)
 
 
+def bar_note(test: TestStats) -> str:
+    """The text beside a test's bar in the plot: how many failed it, for a written answer how many were graded by
+    hand and how many wait, and its most common failure message."""
+    note = f"{test.failed}/{test.graded} failed"
+    if test.written:
+        note += f"; {test.by_hand} graded by hand" + (f", {test.waiting} waiting" if test.waiting else "")
+    common = test.common_messages(1)
+    return note + (f"  {shorten(common[0][0], PLOT_MESSAGE_CHARS)}" if common else "")
+
+
 def plot_report(report: ClassReport, to: Path) -> Path:
     """Draw the report into ``to`` (PNG): per exercise, the share of submissions failing each test, and
     the distribution of totals."""
@@ -196,9 +227,7 @@ def plot_report(report: ClassReport, to: Path) -> Path:
         labels = [t.name + (" (written)" if t.written else "") for t in tests]
         bars = row[0].barh(labels, shares, color=["#b0b0b0" if t.written else "#c0504d" for t in tests])
         for bar, test in zip(bars, tests):
-            common = test.common_messages(1)
-            note = f"{test.failed}/{test.graded}" + (f" graded by hand, {test.waiting} waiting" if test.written else "")
-            note += f"  {common[0][0][:80]}" if common else ""
+            note = bar_note(test)
             row[0].text(0.01, bar.get_y() + bar.get_height() / 2, note, va="center", fontsize=7)
         row[0].set_xlim(0, 1)
         row[0].invert_yaxis()

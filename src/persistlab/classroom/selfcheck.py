@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from persistlab.classroom.course import ClassroomError, readable_notebook
+from persistlab.classroom.course import ClassroomError, answer_errors, readable_notebook
 from persistlab.classroom.graded_env import GRADING_ENV
 from persistlab.maintainers.notebooks import environment
 
@@ -25,7 +25,15 @@ class TestResult:
     message: str = ""
 
 
-def check(notebook: Path, timeout: int = 120) -> list[TestResult]:
+@dataclass
+class SelfCheck:
+    """A self-check's tests, and what went wrong in the learner's own cells (syntax errors)."""
+
+    tests: list[TestResult]
+    errors: list[str]
+
+
+def check(notebook: Path, timeout: int = 120) -> SelfCheck:
     """Run an exercise notebook (a copy; the file is not changed) and score its visible tests.
 
     Cells run in the notebook's folder, offline (:data:`GRADING_ENV`), with the grader's rules: a
@@ -69,6 +77,7 @@ def check(notebook: Path, timeout: int = 120) -> list[TestResult]:
             shutdown_kernel="immediate",
             kernel_manager_class=AsyncKernelManager,
         ).preprocess(nb, {"metadata": {"path": str(notebook.resolve().parent)}})
+    broken = answer_errors(nb.cells)
     results = []
     for cell in tests:
         score, max_score = determine_grade(cell)
@@ -77,8 +86,10 @@ def check(notebook: Path, timeout: int = 120) -> list[TestResult]:
         name = cell.metadata.nbgrader.get("grade_id", "?")
         if name in edited:
             message = ("this test cell was edited; the grader runs the original. " + message).strip()
+        if broken and message.startswith("NameError"):  # defined in a cell that did not run
+            message = f"{message} (fix the {broken[0].split(':')[0]} above first)"
         results.append(TestResult(name, float(score or 0.0), float(max_score), message))
-    return results
+    return SelfCheck(results, broken)
 
 
 def record_check(notebook: Path, results: Sequence[TestResult]) -> None:

@@ -62,7 +62,15 @@ def _child(request: dict[str, Any]) -> None:
             server_process.prestart()
         except (OSError, RuntimeError) as err:
             print(f"persistlab: no counting server forked ({err}); grading code starts its own", file=sys.stderr)
+        import logging
+
         from ipykernel.kernelapp import IPKernelApp
+
+        # The kernel warns that it runs over TCP without encryption: it listens on loopback only, for a grader that
+        # cannot change that, and the warning would reach the instructor's terminal (the zygote's stderr) per kernel.
+        logging.getLogger(IPKernelApp.__name__).addFilter(
+            lambda record: "without encryption" not in record.getMessage()
+        )
 
         # ipykernel read JPY_PARENT_PID at import, in the zygote: give the parent here, so that its poller
         # watches the zygote and it prints no "`ipython kernel` entry point" note into the grader's output.

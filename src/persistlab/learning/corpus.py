@@ -78,7 +78,8 @@ def data_dir() -> Path:
         tried = " and ".join(str(p) for p in _search_starts())
         raise FileNotFoundError(
             f"Could not find data/{CORPUS_DIRNAME}/ above {tried}. "
-            f"Run from inside the course repository or set {ENV_VAR} to its data/ folder."
+            f"Run from inside the course repository, install the course from its clone with pip install -e "
+            f"(see the README), or set {ENV_VAR} to its data/ folder."
         )
     return found
 

@@ -97,9 +97,27 @@ def question_fields(item: Any) -> dict[str, Any]:
     }
 
 
+def installed_quiz_file(path: Path) -> Path | None:
+    """The course's own copy of the quiz file ``.../quizzes/<name>.json``, found from where the ``persistlab``
+    package is (a clone installed with ``pip install -e``): for a notebook run outside the clone (Colab, a
+    JupyterHub home folder), whose folder has no ``quizzes/``."""
+    from persistlab.config import course_root
+
+    root = course_root(Path(__file__).resolve().parent)
+    if path.parent.name != QUIZ_DIR or root is None:
+        return None
+    candidates = [root / "lessons" / QUIZ_DIR / path.name, *sorted(root.glob(f"exercises/*/{QUIZ_DIR}/{path.name}"))]
+    return next((c for c in candidates if c.is_file()), None)
+
+
 def read_questions(path: str | Path) -> list[Any]:
-    """The JSON list of a quiz file, with its ids checked to be unique; errors name the file and the fix."""
+    """The JSON list of a quiz file, with its ids checked to be unique; errors name the file and the fix.
+
+    A quiz file missing beside the notebook is read from the installed course (:func:`installed_quiz_file`).
+    """
     path = Path(path)
+    if not path.is_file():
+        path = installed_quiz_file(path) or path
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
