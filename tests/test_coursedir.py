@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from persistlab.classroom.autograde import _notes, _zero
 from persistlab.classroom.course import ClassroomError, Course, readable_notebook
-from persistlab.classroom.cycle import _notes, _zero
 from persistlab.classroom.graded_env import KERNEL_DIED, NOT_RUN
 
 NOTEBOOK = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}

@@ -76,7 +76,7 @@ def _collect(args: argparse.Namespace) -> int:
 def _autograde(args: argparse.Namespace) -> int:
     import time
 
-    from persistlab.classroom.cycle import autograde
+    from persistlab.classroom.autograde import autograde
     from persistlab.tables import elapsed, format_table
 
     course = _course(args)

@@ -1,6 +1,7 @@
 """What instructors and the self-check run: the grading cycle on top of nbgrader.
 
-- :mod:`.cycle`: ``persistlab release|collect|autograde|feedback|export``; :mod:`.selfcheck`: ``persistlab check``;
+- :mod:`.cycle`: ``persistlab release|collect|feedback|export``; :mod:`.autograde`: ``persistlab autograde``;
+  :mod:`.selfcheck`: ``persistlab check``;
 - :mod:`.course`: an nbgrader course folder; :mod:`.report`: the class report after grading;
 - :mod:`.nbgrader_config` (the settings) and :mod:`.preprocessors` (the preprocessors it names);
 - :mod:`.graded_env`: the environment graded code runs in; :mod:`.hidden`: hidden tests; :mod:`.points`: an
