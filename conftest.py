@@ -17,6 +17,7 @@ from persistlab.maintainers.notebooks import NOTEBOOK_ENV
 from persistlab.simulator import netguard
 
 RUN_FIRST = (
+    "tests/test_pip_install.py",
     "tests/test_grading_forked.py",
     "tests/test_grading.py",
     "tests/test_exchange.py",

@@ -1,7 +1,7 @@
 """Every reference submission the real nbgrader path does not grade, scored as nbgrader's autograder
-scores it (tests/forked_grading.py), against the points it declares; and the solutions, blank releases
-and feedback cases, which tests/test_grading*.py also grade with nbgrader, so that both paths are seen
-to give the same points.
+scores it (tests/forked_grading.py), against the points it declares. The solutions, blank releases and
+feedback cases are left to tests/test_grading*.py, which grade them with nbgrader against the same declared
+points: scoring them here too repeated that check.
 
 Hostile submissions (endless loops, a dying kernel) are left to nbgrader: only its time limits and
 restarts can judge them. Graded against the committed releases in exercises/ (tests/test_release.py
@@ -19,7 +19,7 @@ from test_grading import EXERCISES, REPO, through_nbgrader
 
 pytestmark = pytest.mark.nbgrader
 
-CASES = [(e, n) for e in EXERCISES for n in submissions.names(e) if not n.startswith("hostile_")]
+CASES = [(e, n) for e in EXERCISES for n in submissions.names(e) if not through_nbgrader(e, n)]
 
 
 def solution(exercise: str) -> Path:
@@ -36,8 +36,7 @@ def params() -> list:
     for exercise, name in CASES:
         patch = submissions.load(exercise, name, solution(exercise))
         marks = [pytest.mark.xfail(strict=True, reason=patch.known_issue)] if patch.known_issue else []
-        both = " (also graded by nbgrader)" if through_nbgrader(exercise, name) else ""
-        out.append(pytest.param(exercise, name, id=f"{exercise}/{name}{both}", marks=marks))
+        out.append(pytest.param(exercise, name, id=f"{exercise}/{name}", marks=marks))
     return out
 
 
