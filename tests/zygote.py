@@ -28,23 +28,7 @@ import sys
 import time
 from typing import Any
 
-PRELOADED = (
-    "IPython.core.interactiveshell",
-    "numpy",
-    "httpx",
-    "openai",
-    "fsspec",
-    "nbformat",
-    "llama_index.core",
-    "llama_index.embeddings.openai",
-    "llama_index.llms.openai",
-    "chromadb",
-    "llama_index.vector_stores.chroma",  # the capstone's store: 2.7 s of imports, no thread started
-    "openai.resources",
-    "nltk",
-    "ipywidgets",  # imported on first use: by a client's first request, the splitter, quizzes
-    "persistlab.simulator.http_server",
-)
+from persistlab.classroom.zygote import PRELOADED, SINGLE_THREADED
 
 
 def warm_up() -> None:
@@ -118,6 +102,8 @@ def answer(request: dict[str, Any], error: str | None) -> None:
 
 
 def main(jobs: int) -> None:
+    for name, value in SINGLE_THREADED.items():  # before numpy: its BLAS would start a thread pool
+        os.environ.setdefault(name, value)
     for name in PRELOADED:
         __import__(name)
     warm_up()

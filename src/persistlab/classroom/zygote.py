@@ -28,10 +28,15 @@ PRELOADED = (
     "llama_index.core",
     "llama_index.embeddings.openai",
     "llama_index.llms.openai",
+    "chromadb",
+    "llama_index.vector_stores.chroma",  # exercise 06's store: seconds of imports, no thread started
     "openai.resources",  # imported by a client's first request
+    "nltk",  # by the sentence splitter
+    "ipywidgets",  # by the quizzes
     "persistlab.simulator.server_process",  # to fork each kernel's counting server before the kernel has threads
 )
-"""What the zygote imports before it forks: libraries, and of the course only the served simulator."""
+"""What a zygote imports before it forks (this one and the tests' tests/zygote.py): libraries, and of the course
+only the served simulator. None of them starts a thread (checked before every fork all the same)."""
 
 
 def interpreter_differences(env: dict[str, str], zygote_env: dict[str, str]) -> list[str]:
