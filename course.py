@@ -111,14 +111,12 @@ def test(extra: list[str]) -> int:
     # fixture once). pytest-xdist 3.8's xdist_group marks do nothing under pytest 9.2, so slow set-ups are
     # spread by splitting modules (tests/test_grading.py, tests/test_grading_others.py), and run longest first
     # (conftest.py's RUN_FIRST) instead of xdist's default order, most tests first.
-    # One worker more than cores: a quarter of the run waits on pip's and nbgrader's disk and child processes.
-    workers = str((os.cpu_count() or 1) + 1)
     cmd = [
         str(bin_path("python")),
         "-m",
         "pytest",
         "-n",
-        workers,
+        "auto",
         "--dist",
         "loadscope",
         "--no-loadscope-reorder",
