@@ -68,6 +68,7 @@ def writer(url: str) -> None:
             version = ns["sync"](
                 url, documents(command["texts"]), embed_model, SPLITTER, lock=command.get("lock", True)
             )
+        gc.collect()  # each sync makes new stores with their own connection pools: close them before the next
         print(
             json.dumps({"pid": os.getpid(), "version": version, "texts": paid.texts, "requests": paid.requests}),
             flush=True,
