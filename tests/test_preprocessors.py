@@ -105,3 +105,14 @@ def test_name_students_uses_the_roster_then_the_id_and_never_renames(gradebook: 
         "bob": ("", "bob", None),
         "cyd": ("Cyd", "Named", None),
     }
+
+
+def test_grading_kernels_keep_ipykernels_warnings_out_of_the_graders_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Usual kernels (the default) and forked ones alike: ipykernel's "without encryption" warning per kernel."""
+    from persistlab.classroom import kernels
+    from persistlab.classroom.preprocessors import QUIET_KERNEL, RobustExecute
+
+    for fork in ("0", "1"):
+        monkeypatch.setenv(kernels.FORK_KERNELS_ENV, fork)
+        assert RobustExecute().extra_arguments == [QUIET_KERNEL]
+    assert RobustExecute(extra_arguments=["--debug"]).extra_arguments == ["--debug"]  # an instructor's choice stays

@@ -45,6 +45,10 @@ def _error(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
+QUIET_KERNEL = "--IPKernelApp.log_level=ERROR"
+"""Kernel option that keeps ipykernel's warnings (loopback TCP without encryption) out of the grader's output."""
+
+
 class RobustExecute(Execute):
     """nbgrader's ``Execute``, but a dead or stuck kernel costs only the cells it could not run.
 
@@ -63,6 +67,8 @@ class RobustExecute(Execute):
         if forking_enabled():
             kwargs.setdefault("kernel_manager_class", ForkingKernelManager)
         super().__init__(*args, **kwargs)
+        if not self.extra_arguments:  # type: ignore[has-type]  # (nbclient trait) no TCP warning per kernel
+            self.extra_arguments = [QUIET_KERNEL]
 
     async def async_start_new_kernel(self, **kwargs: Any) -> None:
         """Start the kernel in :func:`~persistlab.classroom.graded_env.graded_code_env`: no keys, the offline simulator.

@@ -67,13 +67,11 @@ def check(notebook: Path, timeout: int = 120) -> SelfCheck:
         and compute_checksum(cell) != cell.metadata.nbgrader["checksum"]
     ]
     with environment(GRADING_ENV):
-        quiet = ["--IPKernelApp.log_level=ERROR"]  # no "running over TCP without encryption" warning
         # One notebook, one kernel: a zygote (persistlab.classroom.kernels) would only add its own imports. Stopped at
         # once when done: a graceful exit spends ~1 s tearing down the libraries' objects, and nothing is left to save.
         RobustExecute(
             timeout=timeout,
             record_timing=False,
-            extra_arguments=quiet,
             shutdown_kernel="immediate",
             kernel_manager_class=AsyncKernelManager,
         ).preprocess(nb, {"metadata": {"path": str(notebook.resolve().parent)}})
