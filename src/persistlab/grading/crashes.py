@@ -111,7 +111,7 @@ def crash_on_delete(under: Path) -> Iterator[Crash]:
         crash.fired = True
         raise InjectedFailure(f"Injected failure {crash.where} ({path}).")
 
-    shutil.rmtree = rmtree  # type: ignore[assignment]
+    shutil.rmtree = rmtree  # type: ignore[assignment]  # replaced for the block, restored after
     try:
         yield crash
     finally:

@@ -224,7 +224,7 @@ def crash_at_write(nth: int, under: Path) -> Iterator[WriteCrash]:
         (shutil, "rmtree"): rmtree,
         (shutil, "copytree"): copytree,
     }
-    rmtree.avoids_symlink_attacks = shutil.rmtree.avoids_symlink_attacks  # type: ignore[attr-defined]
+    rmtree.avoids_symlink_attacks = shutil.rmtree.avoids_symlink_attacks  # type: ignore[attr-defined]  # rmtree's public flag
     originals = {key: getattr(*key) for key in patched}
     for (module, name), function in patched.items():
         setattr(module, name, function)

@@ -212,7 +212,7 @@ def parse(spec: str) -> FaultPlan:
                     f"{FAULTS_ENV}: cannot read {option!r} in {part!r}; write e.g. "
                     "'rate_limit:on=2/5' or 'server_error:rate=0.1,seed=7'."
                 ) from None
-        faults.append(Fault(kind.strip(), **kwargs))  # type: ignore[arg-type]
+        faults.append(Fault(kind.strip(), **kwargs))  # type: ignore[arg-type]  # checked by Fault itself
     return FaultPlan(tuple(faults))
 
 

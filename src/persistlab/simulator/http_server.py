@@ -184,7 +184,7 @@ def make_server(
 
     server = ThreadingHTTPServer((host, port), Handler)
     server.daemon_threads = True
-    server.counts = counts  # type: ignore[attr-defined]
+    server.counts = counts  # type: ignore[attr-defined]  # the server carries its own counts
     return server
 
 
@@ -259,7 +259,7 @@ def serve_over_pipe(server: ThreadingHTTPServer, commands: IO[str], answers: IO[
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     for command in commands:
         if command.strip() == "counts":
-            print(json.dumps(server.counts.snapshot()), file=answers, flush=True)  # type: ignore[attr-defined]
+            print(json.dumps(server.counts.snapshot()), file=answers, flush=True)  # type: ignore[attr-defined]  # set above
 
 
 if __name__ == "__main__":
