@@ -89,3 +89,18 @@ def small_vectors() -> Iterator[None]:
     Settings.embed_model = persistlab.embedding_model(dimensions=64)
     yield
     persistlab.setup(quiet=True)
+
+
+@pytest.fixture(scope="module")
+def tiny_vectors() -> Iterator[None]:
+    """The offline simulator with 8-number vectors as ``Settings.embed_model`` for a whole module: for recipe tests
+    that persist and load many small indexes and look at documents, not similarity."""
+    from llama_index.core import Settings
+
+    import persistlab
+
+    persistlab.setup(quiet=True)
+    before = Settings.embed_model
+    Settings.embed_model = persistlab.embedding_model("text-embedding-3-small", dimensions=8)
+    yield
+    Settings.embed_model = before

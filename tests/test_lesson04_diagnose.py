@@ -33,13 +33,7 @@ STORE_FILES = ("docstore.json", "index_store.json", "default__vector_store.json"
 MIXES = [combo for k in (1, 2) for combo in itertools.combinations(STORE_FILES, k)]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def small_embeddings():
-    persistlab.setup(quiet=True)
-    before = Settings.embed_model
-    Settings.embed_model = persistlab.embedding_model("text-embedding-3-small", dimensions=8)
-    yield
-    Settings.embed_model = before
+pytestmark = pytest.mark.usefixtures("tiny_vectors")
 
 
 @pytest.fixture(scope="module")

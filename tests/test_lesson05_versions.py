@@ -34,13 +34,7 @@ LESSON = ROOT / "lessons" / "05_crash_safe_persist.ipynb"
 T0 = 1_000_000.0  # the fake clock's start
 
 
-@pytest.fixture(scope="module", autouse=True)
-def small_embeddings():
-    persistlab.setup(quiet=True)
-    before = Settings.embed_model
-    Settings.embed_model = persistlab.embedding_model("text-embedding-3-small", dimensions=8)
-    yield
-    Settings.embed_model = before
+pytestmark = pytest.mark.usefixtures("tiny_vectors")
 
 
 def age(root: Path, seconds_before: float) -> None:

@@ -88,13 +88,7 @@ def crash_points(target: Path) -> list:
     return points
 
 
-@pytest.fixture(scope="module", autouse=True)
-def small_embeddings():
-    persistlab.setup(quiet=True)
-    before = Settings.embed_model
-    Settings.embed_model = persistlab.embedding_model("text-embedding-3-small", dimensions=8)
-    yield
-    Settings.embed_model = before
+pytestmark = pytest.mark.usefixtures("tiny_vectors")
 
 
 def expected(documents) -> dict[str, str]:
