@@ -12,6 +12,7 @@ the change. The figures are printed (run with -s to see them).
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -93,6 +94,13 @@ class Writer:
         return json.loads(line) if line else None  # None: the process died
 
 
+def write_history(folder: Path, history: list) -> None:
+    """Readers read this file while the test writes it: replace it whole, never leave it half written."""
+    tmp = folder / "history.json.tmp"
+    tmp.write_text(json.dumps(history))
+    os.replace(tmp, folder / "history.json")
+
+
 def loads(folder: Path) -> int:
     return sum(json.loads(p.read_text())["loads"] for p in folder.glob("reader-*.json"))
 
@@ -109,7 +117,7 @@ def test_one_writer_readers_never_see_a_mix_and_killed_writers_cost_only_the_cha
     work = Path(tempfile.mkdtemp(prefix="persistlab-replicas-"))
     steps = generated_steps(seed=12, n=80)
     history = steps[:1]  # every document set published or being synced, in order: what a reader may see
-    (work / "history.json").write_text(json.dumps(history))
+    write_history(work, history)
     writers = [Writer(server.url) for _ in range(WRITERS)]
     readers = []
     figures = {"steps": 0, "writers_that_paid": [], "refused_at_once": 0, "kills": []}
@@ -136,7 +144,7 @@ def test_one_writer_readers_never_see_a_mix_and_killed_writers_cost_only_the_cha
                 start_loads = loads(work)
             if number:
                 history.append(texts)
-            (work / "history.json").write_text(json.dumps(history))
+            write_history(work, history)
             at = time.time() + 0.3
             for writer in writers:
                 writer.send(texts, at)
@@ -164,7 +172,7 @@ def test_one_writer_readers_never_see_a_mix_and_killed_writers_cost_only_the_cha
             texts = dict(published)
             texts[sorted(texts)[0]] += f" Killed at {kill}."
             history.append(texts)
-            (work / "history.json").write_text(json.dumps(history))
+            write_history(work, history)
             victim = writers.pop(0)
             victim.send(texts, time.time(), kill=kill)
             assert victim.result() is None and victim.process.wait(timeout=60) == -9
