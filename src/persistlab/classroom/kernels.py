@@ -3,14 +3,14 @@
 nbgrader starts a fresh kernel for every notebook it grades, and each pays about 3 s of CPU importing
 llama-index, openai and IPython before its first cell runs. The course's execute preprocessor
 (:mod:`persistlab.classroom.preprocessors`) starts its kernels with :class:`ForkingKernelManager` instead:
-its kernel spec names :class:`ForkedKernelProvisioner` (a jupyter_client kernel provisioner, registered
-as an entry point), which asks a zygote to fork the kernel. The zygote is started once per grading
-process (or once for all the nbgrader processes of one ``persistlab autograde``: :func:`shared_zygote`),
-in the graded code's environment, imports the libraries and then forks one child per kernel;
-the child starts ipykernel exactly as ``python -m ipykernel_launcher -f <connection file>`` would, in
-the notebook's folder and environment. Interrupts and kills reach the child as signals; the zygote
-reaps it and reports its exit code. A kernel command of another shape, or a zygote that cannot be
-reached, or one whose ``PYTHON*`` variables differ from the zygote's, falls back to the ordinary start.
+its kernel spec names :class:`ForkedKernelProvisioner`, a jupyter_client kernel provisioner (registered as an
+entry point) that changes one thing, the kernel command: jupyter_client's LocalProvisioner then starts, signals
+and waits for a small stand-in process (:mod:`.kernel_proxy`) that asks a zygote (:mod:`.zygote`) to fork the
+kernel. The zygote is started once per grading process (or once for all the nbgrader processes of one
+``persistlab autograde``: :func:`shared_zygote`), in the graded code's environment, imports the libraries and then
+forks one child per kernel; the child starts ipykernel exactly as ``python -m ipykernel_launcher -f <connection
+file>`` would, in the notebook's folder and environment. A kernel command of another shape falls back to the
+ordinary start here; a zygote that cannot be reached, or refuses, makes the stand-in start the usual kernel.
 The tests' notebooks (nbval) fork their kernels too: :func:`fork_every_kernel`, called by conftest.py.
 
 Each child is a copy of the zygote as it was after the imports: no submission sees another's state.
@@ -21,10 +21,7 @@ with (:func:`persistlab.simulator.server_process.prestart`): a process of its ow
 from __future__ import annotations
 
 import atexit
-import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -32,6 +29,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
@@ -82,13 +80,12 @@ SOCKET_ENV = "PERSISTLAB_ZYGOTE_SOCKET"
 
 
 class Zygote:
-    """The client side of one zygote process: fork a kernel, ask for a child's exit code."""
+    """One zygote process, as the process that started it (or uses it) sees it: where it listens."""
 
     def __init__(self, socket_path: str, process: subprocess.Popen[bytes] | None = None) -> None:
         self.socket_path = socket_path
         self.process = process
         """None for a zygote another process started (:func:`shared_zygote`)."""
-        self._lock = threading.Lock()
 
     @classmethod
     def start(cls, env: dict[str, str]) -> Zygote:
@@ -125,31 +122,6 @@ class Zygote:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-
-    def ask(self, request: dict[str, Any]) -> dict[str, Any]:
-        with self._lock, socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.settimeout(START_TIMEOUT_S)
-            conn.connect(self.socket_path)
-            conn.sendall(json.dumps(request).encode() + b"\n")
-            answer = b""
-            while not answer.endswith(b"\n"):
-                chunk = conn.recv(65536)
-                if not chunk:
-                    raise OSError("the kernel zygote closed the connection")
-                answer += chunk
-        return json.loads(answer)
-
-    def fork(self, args: list[str], cwd: str, env: dict[str, str]) -> int:
-        answer = self.ask({"op": "fork", "args": args, "cwd": cwd, "env": env})
-        if "pid" not in answer:
-            raise OSError(answer.get("error", "the kernel zygote did not fork"))
-        return int(answer["pid"])
-
-    def exit_code(self, pid: int) -> int | None:
-        """None while the kernel runs, else its exit code (negative: killed by that signal)."""
-        if self.gone():
-            return -signal.SIGKILL  # the zygote is gone, and it killed its kernels when it went
-        return self.ask({"op": "status", "pid": pid})["code"]
 
 
 _zygote: Zygote | None = None
@@ -189,63 +161,25 @@ def shared_zygote(env: dict[str, str]) -> Iterator[dict[str, str]]:
         started.stop()
 
 
-class ForkedKernel:
-    """What :class:`LocalProvisioner` expects of a ``Popen``, for a kernel the zygote forked."""
-
-    stdin = stdout = stderr = None
-
-    def __init__(self, pid: int, parent: Zygote) -> None:
-        self.pid = pid
-        self._zygote = parent
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            try:
-                self.returncode = self._zygote.exit_code(self.pid)
-            except OSError:
-                self.returncode = -signal.SIGKILL
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while (code := self.poll()) is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(f"kernel {self.pid}", timeout or 0)
-            time.sleep(0.05)
-        return code
-
-    def send_signal(self, signum: int) -> None:
-        if self.poll() is None:
-            os.kill(self.pid, signum)
-
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
-
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
+PROXY = Path(__file__).with_name("kernel_proxy.py")
 
 
 class ForkedKernelProvisioner(LocalProvisioner):
-    """A local provisioner whose kernels are forked by the zygote (see the module's docstring)."""
+    """A local provisioner whose kernel command runs :mod:`.kernel_proxy`, which has the zygote fork the kernel."""
 
-    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> Any:
-        args = kernel_args(cmd)
-        env = {k: v for k, v in (kwargs.get("env") or os.environ).items() if k != SOCKET_ENV}  # not the kernel's
+    async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        kwargs = await super().pre_launch(**kwargs)
+        env = {k: v for k, v in kwargs["env"].items() if k != SOCKET_ENV}  # the zygote's address is not the kernel's
         kwargs["env"] = env
-        cwd = str(kwargs.get("cwd") or os.getcwd())
+        args = kernel_args(kwargs["cmd"])
         if args is not None:
             try:
                 parent = zygote(env)
-                pid = parent.fork(args, cwd, env)
             except OSError as err:
                 self.log.warning("Starting the kernel the usual way: %s", err)
             else:
-                self.process = ForkedKernel(pid, parent)  # type: ignore[assignment]  # a stand-in for Popen
-                self.pid = self.pgid = pid  # the child leads a process group of its own
-                self.cwd = cwd
-                return self.connection_info
-        return await super().launch_kernel(cmd, **kwargs)
+                kwargs["cmd"] = [sys.executable, "-I", "-S", str(PROXY), parent.socket_path, *args]
+        return kwargs
 
 
 class ForkingKernelSpecManager(KernelSpecManager):

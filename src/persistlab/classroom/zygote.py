@@ -1,8 +1,11 @@
 """The zygote: a process that imports the libraries once, then forks one grading kernel per request.
 
-:mod:`.kernels` starts it (``python -m persistlab.classroom.zygote SOCKET``) and asks it over a Unix socket; it
-forks only while it has a single thread, in an environment whose interpreter variables match the kernel's, and
-otherwise answers why not (the kernel then starts the usual way). It exits, with its kernels, when its stdin closes.
+:mod:`.kernels` starts it (``python -m persistlab.classroom.zygote SOCKET``); each kernel's stand-in process
+(:mod:`.kernel_proxy`) connects over a Unix socket and asks for its kernel. The zygote forks only while it has a
+single thread, in an environment whose interpreter variables match the kernel's, and otherwise answers why not (the
+kernel then starts the usual way). It keeps each connection open while its kernel runs: it writes the kernel's
+exit code there when it has reaped it, and kills the kernel if the connection closes (its stand-in was killed). It
+exits, with its kernels, when its stdin closes.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ PRELOADED = (
     "ipywidgets",  # by the quizzes
     "persistlab.simulator.server_process",  # to fork each kernel's counting server before the kernel has threads
 )
-"""What a zygote imports before it forks (this one and the tests' tests/zygote.py): libraries, and of the course
+"""What a zygote imports before it forks: libraries, and of the course
 only the served simulator. None of them starts a thread (checked before every fork all the same)."""
 
 
@@ -54,7 +57,6 @@ def _child(request: dict[str, Any]) -> None:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
-        os.environ["JPY_PARENT_PID"] = str(os.getppid())
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         sys.argv = [sys.argv[0], *request["args"]]
@@ -77,9 +79,7 @@ def _child(request: dict[str, Any]) -> None:
             lambda record: "without encryption" not in record.getMessage()
         )
 
-        # ipykernel read JPY_PARENT_PID at import, in the zygote: give the parent here, so that its poller
-        # watches the zygote and it prints no "`ipython kernel` entry point" note into the grader's output.
-        IPKernelApp.launch_instance(argv=[*request["args"], f"--IPKernelApp.parent_handle={os.getppid()}"])
+        IPKernelApp.launch_instance(argv=request["args"])
         code = 0
     except SystemExit as done:
         code = done.code if isinstance(done.code, int) else 0
@@ -120,15 +120,12 @@ def fork_refusal(kernel_env: dict[str, str], zygote_env: dict[str, str]) -> str 
 
 def serve(socket_path: str) -> None:
     """The zygote: import, listen on ``socket_path``, fork a kernel per request; exit when stdin closes."""
-    running: set[int] = set()
+    kernels: dict[int, socket.socket | None] = {}
     try:
-        _serve(socket_path, running)
+        _serve(socket_path, kernels)
     finally:  # however it ends: its kernels go with it, and so do its socket and the folder made for it
-        for pid in running:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        for pid in kernels:
+            _kill(pid)
         Path(socket_path).unlink(missing_ok=True)
         Path(socket_path + ".tmp").unlink(missing_ok=True)
         try:
@@ -137,9 +134,37 @@ def serve(socket_path: str) -> None:
             pass
 
 
-def _serve(socket_path: str, running: set[int]) -> None:
+def _kill(kernel: int) -> None:
+    try:
+        os.killpg(kernel, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _send(conn: socket.socket, answer: dict[str, Any]) -> None:
+    try:
+        conn.sendall(json.dumps(answer).encode() + b"\n")
+    except OSError:
+        pass  # the kernel's stand-in is gone
+
+
+def _read_request(conn: socket.socket) -> dict[str, Any] | None:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = conn.recv(1 << 20)
+        if not chunk:
+            return None
+        data += chunk
+    return json.loads(data)
+
+
+def _serve(socket_path: str, kernels: dict[int, socket.socket | None]) -> None:
+    """``kernels``: each running kernel's connection to its stand-in (:mod:`.kernel_proxy`), None once closed."""
     import gc
 
+    # ipykernel reads JPY_PARENT_PID when imported: every kernel is this process's child, so its parent poller
+    # watches this process (and a kernel whose zygote is gone exits).
+    os.environ["JPY_PARENT_PID"] = str(os.getpid())
     for name, value in SINGLE_THREADED.items():
         os.environ.setdefault(name, value)
     for name in PRELOADED:
@@ -153,41 +178,40 @@ def _serve(socket_path: str, running: set[int]) -> None:
     listener.bind(socket_path + ".tmp")
     os.rename(socket_path + ".tmp", socket_path)  # the client waits for this name: it appears ready to accept
     listener.listen(16)
-    exits: dict[int, int] = {}
     while True:
-        while running:
+        while kernels:
             pid, status = os.waitpid(-1, os.WNOHANG)
             if not pid:
                 break
-            running.discard(pid)
-            exits[pid] = os.waitstatus_to_exitcode(status)
-        ready, _, _ = select.select([listener, sys.stdin], [], [], 0.1)
+            if conn := kernels.pop(pid, None):
+                _send(conn, {"exit": os.waitstatus_to_exitcode(status)})
+                conn.close()
+        by_conn = {conn: pid for pid, conn in kernels.items() if conn is not None}
+        ready, _, _ = select.select([listener, sys.stdin, *by_conn], [], [], 0.02)
         if sys.stdin in ready and not os.read(sys.stdin.fileno(), 1):
             break  # the grading process is gone
+        for closed in set(by_conn).intersection(ready):  # a stand-in writes nothing after its request: it was killed
+            _kill(by_conn[closed])  # and reaped above, on a later turn
+            kernels[by_conn[closed]] = None
+            closed.close()
         if listener not in ready:
             continue
         conn, _ = listener.accept()
-        with conn:
-            data = b""
-            while not data.endswith(b"\n"):
-                chunk = conn.recv(1 << 20)
-                if not chunk:
-                    break
-                data += chunk
-            request = json.loads(data)
-            if request["op"] == "fork" and (refusal := fork_refusal(request["env"], started_with)):
-                answer: dict[str, Any] = {"error": refusal}
-            elif request["op"] == "fork":
-                pid = os.fork()
-                if pid == 0:
-                    listener.close()
-                    conn.close()
-                    _child(request)
-                running.add(pid)
-                answer = {"pid": pid}
-            else:
-                answer = {"code": None if request["pid"] in running else exits.get(request["pid"], -signal.SIGKILL)}
-            conn.sendall(json.dumps(answer).encode() + b"\n")
+        request = _read_request(conn)
+        refusal = fork_refusal(request["env"], started_with) if request else "no request"
+        if refusal or request is None:
+            _send(conn, {"error": refusal})
+            conn.close()
+            continue
+        pid = os.fork()
+        if pid == 0:
+            listener.close()
+            for other in (conn, *kernels.values()):
+                if other is not None:
+                    other.close()  # only the zygote holds them: a stand-in sees the end when the zygote goes
+            _child(request)
+        kernels[pid] = conn
+        _send(conn, {"pid": pid})
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Grading kernels forked from a zygote (persistlab.classroom.kernels) behave as separately started kernels do:
-their own folder, environment and state, interrupts, and the exit code of a kernel that dies.
-(The hostile submissions of tests/test_grading.py run through them too, under nbgrader.)"""
+their own folder, environment and state, interrupts, the exit code of a kernel that dies, and a kernel whose
+process jupyter_client kills is gone. (The hostile submissions of tests/test_grading.py run through them too.)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from persistlab.classroom import kernels, zygote
-from persistlab.classroom.kernels import ForkedKernel, ForkedKernelProvisioner, ForkingKernelManager, kernel_args
+from persistlab.classroom.kernels import PROXY, ForkedKernelProvisioner, ForkingKernelManager, kernel_args
 
 
 def test_only_this_interpreters_ipykernel_launcher_is_forked() -> None:
@@ -65,9 +65,7 @@ def test_forked_kernels_have_their_own_folder_environment_and_state(tmp_path: Pa
         for folder, value in ((first, "one"), (second, "two")):
             km = ForkingKernelManager(kernel_name="python3")
             await km.start_kernel(cwd=str(folder), env={**os.environ, "PERSISTLAB_TEST_VALUE": value})
-            assert isinstance(km.provisioner, ForkedKernelProvisioner) and isinstance(
-                km.provisioner.process, ForkedKernel
-            )
+            assert isinstance(km.provisioner, ForkedKernelProvisioner) and started_through_proxy(km)
             kms.append(km)
         try:
             out = await _run(
@@ -86,7 +84,7 @@ def test_forked_kernels_have_their_own_folder_environment_and_state(tmp_path: Pa
                 "print(type(process).__name__, open(f'/proc/{process.pid}/stat').read().split()[3])",
             )
             kind, server_parent = out["out"].split()
-            assert (kind, server_parent) == ("ForkedServer", str(kernel_pid(kms[0]))), out
+            assert (kind, server_parent) == ("ForkedServer", str(await kernel_pid(kms[0]))), out
             out = await _run(kms[1], "import os\nprint(os.getcwd(), os.environ['PERSISTLAB_TEST_VALUE'])\nleft_behind")
             assert out["out"].split() == [str(second), "two"] and out["error"] == "NameError"
 
@@ -108,7 +106,7 @@ def test_forked_kernels_have_their_own_folder_environment_and_state(tmp_path: Pa
                 await asyncio.sleep(0.1)
             kc.stop_channels()
             assert await kms[1].provisioner.poll() == 3
-            first_pid = kernel_pid(kms[0])
+            first_pid = await kernel_pid(kms[0])
         finally:
             for km in kms:
                 await km.shutdown_kernel(now=True)
@@ -117,8 +115,26 @@ def test_forked_kernels_have_their_own_folder_environment_and_state(tmp_path: Pa
     asyncio.run(scenario())
 
 
-def kernel_pid(km: ForkingKernelManager) -> int:
-    return km.provisioner.process.pid
+async def kernel_pid(km: ForkingKernelManager) -> int:
+    """The kernel's own process (jupyter_client's is the stand-in that asked the zygote for it)."""
+    return int((await _run(km, "import os\nprint(os.getpid())"))["out"])
+
+
+def started_through_proxy(km: ForkingKernelManager) -> bool:
+    return str(PROXY) in km.provisioner.process.args
+
+
+def test_a_kernel_whose_process_is_killed_is_gone(tmp_path: Path) -> None:
+    """jupyter_client kills the process it started (the stand-in); the zygote then kills the kernel itself."""
+
+    async def scenario() -> None:
+        km = ForkingKernelManager(kernel_name="python3")
+        await km.start_kernel(cwd=str(tmp_path))
+        pid = await kernel_pid(km)
+        await km.shutdown_kernel(now=True)  # SIGKILL to the stand-in's process group: the kernel is not in it
+        assert _gone_within(pid, 10.0), f"kernel {pid} still runs after its process was killed"
+
+    asyncio.run(scenario())
 
 
 def test_a_zygote_that_cannot_start_leaves_the_usual_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -131,7 +147,7 @@ def test_a_zygote_that_cannot_start_leaves_the_usual_start(monkeypatch: pytest.M
         km = ForkingKernelManager(kernel_name="python3")
         await km.start_kernel(cwd=str(tmp_path))
         try:
-            assert not isinstance(km.provisioner.process, ForkedKernel)
+            assert not started_through_proxy(km)
             assert (await _run(km, "print(6 * 7)"))["out"].strip() == "42"
         finally:
             await km.shutdown_kernel(now=True)
@@ -170,9 +186,13 @@ def test_a_kernel_with_other_interpreter_settings_starts_the_usual_way(tmp_path:
         km = ForkingKernelManager(kernel_name="python3")
         await km.start_kernel(cwd=str(tmp_path), env={**os.environ, "PYTHONHASHSEED": "12345"})
         try:
-            assert not isinstance(km.provisioner.process, ForkedKernel)
-            out = await _run(km, "import os, sys\nprint(os.environ['PYTHONHASHSEED'], sys.flags.hash_randomization)")
-            assert out["out"].split() == ["12345", "1"], out
+            assert started_through_proxy(km)  # asked, and refused: the stand-in became the usual kernel
+            out = await _run(
+                km, "import os, sys\nprint(os.environ['PYTHONHASHSEED'], sys.flags.hash_randomization, os.getppid())"
+            )
+            seed, randomized, parent = out["out"].split()
+            assert (seed, randomized) == ("12345", "1"), out
+            assert int(parent) != kernels.zygote({}).process.pid
         finally:
             await km.shutdown_kernel(now=True)
 
@@ -186,7 +206,7 @@ def test_the_notebooks_kernels_are_forked_in_the_tests() -> None:
     km = KernelManager(kernel_name="python3")
     km.start_kernel()
     try:
-        assert isinstance(km.provisioner, ForkedKernelProvisioner) and isinstance(km.provisioner.process, ForkedKernel)
+        assert isinstance(km.provisioner, ForkedKernelProvisioner) and started_through_proxy(km)
         assert km.is_alive()
     finally:
         km.shutdown_kernel(now=True)
