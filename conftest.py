@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -18,13 +19,13 @@ from persistlab.simulator import netguard
 
 RUN_FIRST = (
     "tests/test_pip_install.py",
-    "tests/test_grading_forked.py",
+    "tests/test_grading_later.py",
+    "tests/test_grading_others.py",
     "tests/test_grading.py",
     "tests/test_exchange.py",
     "tests/test_postgres_replicas.py",
     "lessons/08_vector_stores.ipynb",
     "tests/test_plain_nbgrader.py",
-    "tests/test_grading_others.py",
     "tests/test_realcheck.py",
     "tests/test_browser.py",
 )
@@ -104,3 +105,13 @@ def tiny_vectors() -> Iterator[None]:
     Settings.embed_model = persistlab.embedding_model("text-embedding-3-small", dimensions=8)
     yield
     Settings.embed_model = before
+
+
+@pytest.fixture()
+def progress_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The learner's progress file (``PERSISTLAB_PROGRESS_FILE``), in a folder not yet made, for this test only."""
+    from persistlab.learning import progress
+
+    path = tmp_path / "state" / ".progress.json"
+    monkeypatch.setenv(progress.PROGRESS_FILE_ENV, str(path))
+    return path

@@ -34,15 +34,14 @@ from pathlib import Path
 
 import pytest
 import submissions
+from helpers import FAKE_KEY, REPO
 
 from persistlab.classroom.hidden import html_text
 from persistlab.maintainers.notebooks import NOTEBOOK_ENV
 
 pytestmark = pytest.mark.nbgrader
 
-REPO = Path(__file__).resolve().parents[1]
 EXERCISE = "01_persist_and_reload"
-FAKE_KEY = "sk-instructors-key-must-not-reach-submissions"
 WORK = {"a": "solution", "b": "hostile_reads_secrets"}  # learner -> reference submission handed in
 LOCK = REPO / "requirements-lab.lock"  # what learners and instructors need (course.py setup lab)
 CHECKOUT = ("pyproject.toml", "README.md", "LICENSE", "src", "data")  # the part of a checkout the package needs

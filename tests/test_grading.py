@@ -1,204 +1,46 @@
-"""The whole grading cycle, end to end, with the real nbgrader CLI behind the ``persistlab`` commands.
-
-The submissions graded here are those only the real path can judge (the solution, the blank release,
-every hostile one, those whose feedback is checked: wrong answers of the first two exercises); every other
-reference submission is scored in tests/test_grading_forked.py by running the same cells, as
-nbgrader would, in forks of one process that imported the libraries once (4 s saved per submission).
-
-Two temporary copies of the course (never the working tree), one with the first exercise (this module)
-and one with the others (tests/test_grading_others.py), each go through: release, every reference
-submission autograded in one parallel pass, feedback, export (the first also has an LMS zip collected;
-the second has one exercise graded again, serially, which must give identical grades). Two modules, so
-that ``--dist loadscope`` runs the two end-to-end runs on two workers at once, each once per session.
-
-Reference submissions are patches on the solution (``tests/submissions/``), each declaring the
-points every test cell must give it. Hostile ones (endless loops, a dying kernel, meter tampering)
-are patches too; deleted or edited test cells, an unreadable notebook and a missing one are made here.
+"""The whole grading cycle of the first exercise, end to end, with the real nbgrader CLI behind the ``persistlab``
+commands (tests/grading_harness.py): submissions collected from an LMS zip, every reference submission and every
+hostile one graded, restored test cells, secrets kept from graded code, feedback that hides hidden tests, export and
+the learner's self-check. tests/test_grading_others.py and test_grading_later.py grade the other exercises, each in a
+course copy of its own, so that ``--dist loadscope`` runs them on other workers.
 """
 
 from __future__ import annotations
 
-import csv
-import html
 import json
-import os
 import re
-import shutil
-import subprocess
-import sys
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import submissions
-
-from persistlab.classroom import kernels
+from grading_harness import (
+    COLLECTED_BY_ZIP,
+    FIRST,
+    PARTS,
+    Graded,
+    check_export,
+    check_feedback,
+    check_reference_submission,
+    grade_course,
+    hidden_lines,
+    page_text,
+    paths,
+    reference_cases,
+    visible_lines,
+    write_feedback,
+)
+from helpers import FAKE_KEY, ok, persistlab, student
 
 pytestmark = pytest.mark.nbgrader
-
-REPO = Path(__file__).resolve().parents[1]
-EXERCISES = sorted(p.name for p in (REPO / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file())
-FIRST = "01_persist_and_reload"
-# Per cell. Forked kernels: slowest real cell 2.9 s with 2 busy loops beside at nice -n 10 (06's crash test), 2.1 s
-# in the whole suite; the two endless loops wait it out. Unforked, the import cell alone is 3.6 CPU s (36 s under load).
-TIMEOUT_S = 12 if kernels.forking_enabled() else 30
-COLLECTED_BY_ZIP = FIRST  # this exercise's submissions arrive as an LMS zip, the others are copied in
-FAKE_KEY = "sk-instructors-key-must-not-reach-submissions"
-
-
-FEEDBACK_CASES = {
-    FIRST: ("cached_index", "forgot_to_persist"),
-    "02_embedding_mismatch": ("check_after_load", "unsafe_version_folder"),
-}
-"""Submissions whose feedback pages are checked for a hidden test's message (and the base of the structural ones)."""
-
-
-def through_nbgrader(exercise: str, name: str) -> bool:
-    """Whether the real nbgrader path grades this reference submission (else tests/test_grading_forked.py does)."""
-    return name in ("solution", "blank") or name.startswith("hostile_") or name in FEEDBACK_CASES.get(exercise, ())
-
-
-def nbgrader_names(exercise: str) -> list[str]:
-    return [n for n in submissions.names(exercise) if through_nbgrader(exercise, n)]
-
-
-def student(name: str) -> str:
-    return name.replace("_", "-")  # LMS file names use "_" to separate the student from the rest
-
-
-def persistlab(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "persistlab.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
-def paths(course: Path, exercise: str) -> tuple[Path, Path]:
-    """The source notebook of an exercise and its release."""
-    return (
-        course / "solutions" / exercise / f"{exercise}.ipynb",
-        course / "exercises" / exercise / f"{exercise}.ipynb",
-    )
-
-
-def grades(course: Path, exercises: list[str]) -> dict[tuple[str, str], dict[str, float | None]]:
-    """``{(exercise, student): {test cell: points}}`` from the course's gradebook."""
-    from nbgrader.api import Gradebook
-
-    out = {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", "persistlab") as gb:
-        for exercise in exercises:
-            for sub in gb.find_assignment(exercise).submissions:
-                notebook = gb.find_submission_notebook(exercise, exercise, sub.student.id)
-                out[exercise, sub.student.id] = {g.name: g.auto_score for g in notebook.grades}
-    return out
-
-
-def _structural(course: Path) -> dict[str, dict[str, float]]:
-    """Hostile submissions of the first exercise made by editing the notebook, with their expected points."""
-    solution, release = paths(course, FIRST)
-    base = submissions.load(FIRST, "forgot_to_persist", solution)
-    folder = course / "submitted"
-
-    def write(who: str, data: Any) -> Path:
-        target = folder / who / FIRST / f"{FIRST}.ipynb"
-        target.parent.mkdir(parents=True)
-        target.write_text(data if isinstance(data, str) else json.dumps(data), encoding="utf-8")
-        return target
-
-    nb = submissions.build(base, release, solution)
-    nb["cells"] = [c for c in nb["cells"] if not c["metadata"].get("nbgrader", {}).get("grade")]
-    write("tests-deleted", nb)  # every test cell deleted: put back from the gradebook and run
-    nb = submissions.build(base, release, solution)
-    for cell in nb["cells"]:
-        meta = cell["metadata"].get("nbgrader", {})
-        if meta.get("grade"):
-            cell["source"], meta["points"] = "pass  # all tests pass now\n", 100
-    write("tests-edited", nb)  # every test emptied and worth 100: restored, points as released
-    write("unreadable-notebook", json.dumps(nb)[:500])  # cut off mid-upload
-    write("missing-notebook", nb).rename(folder / "missing-notebook" / FIRST / "Untitled.ipynb")
-    zero = {k: 0.0 for k in base.expected}
-    return {
-        "tests-deleted": base.expected,
-        "tests-edited": base.expected,
-        "unreadable-notebook": zero,
-        "missing-notebook": zero,
-    }
-
-
-@dataclass
-class Graded:
-    course: Path
-    exercises: list[str]
-    collect_output: str
-    autograde_output: str
-    grades: dict[tuple[str, str], dict[str, float | None]]
-    structural: dict[str, dict[str, float]]
-
-
-PARTS = {"first": [FIRST], "rest": [e for e in EXERCISES if e != FIRST]}
-"""The exercises of each course copy. The first exercise has the most (and the hostile) submissions."""
-
-
-def _grade(tmp_path_factory: pytest.TempPathFactory, part: str) -> Graded:
-    exercises = PARTS[part]
-    course = tmp_path_factory.mktemp(f"course-{part}")
-    shutil.copy(REPO / "nbgrader_config.py", course)
-    for exercise in exercises:
-        shutil.copytree(REPO / "solutions" / exercise, course / "solutions" / exercise)
-    released = ok(persistlab("release", "--all", cwd=course))
-    assert released.count("released exercises/") == len(exercises)
-
-    lms_zip = course / "lms_download.zip"
-    with zipfile.ZipFile(lms_zip, "w") as zf:
-        for exercise in exercises:
-            solution, release = paths(course, exercise)
-            for name in nbgrader_names(exercise):
-                data = json.dumps(submissions.build(submissions.load(exercise, name, solution), release, solution))
-                if exercise == COLLECTED_BY_ZIP:  # Canvas-style: <student>_<user id>_<submission id>_<file name>
-                    zf.writestr(f"submissions/{student(name)}_1001_2002_{exercise}.ipynb", data)
-                else:
-                    target = course / "submitted" / student(name) / exercise / f"{exercise}.ipynb"
-                    target.parent.mkdir(parents=True)
-                    target.write_text(data, encoding="utf-8")
-        zf.writestr("submissions/latecomer_1003_2004_Untitled.ipynb", "{}")
-    collected = structural = None
-    if COLLECTED_BY_ZIP in exercises:
-        collected = ok(persistlab("collect", str(lms_zip), COLLECTED_BY_ZIP, cwd=course))
-    if FIRST in exercises:
-        structural = _structural(course)
-    output = ok(
-        persistlab(
-            "autograde",
-            "--all",
-            "--jobs",
-            "2",
-            "--timeout",
-            str(TIMEOUT_S),
-            cwd=course,
-            env={"OPENAI_API_KEY": FAKE_KEY, "PERSISTLAB_BACKEND": "openai"},
-        )
-    )
-    return Graded(course, exercises, collected or "", output, grades(course, exercises), structural or {})
 
 
 @pytest.fixture(scope="module")
 def graded_first(tmp_path_factory: pytest.TempPathFactory) -> Graded:
-    return _grade(tmp_path_factory, "first")
+    return grade_course(tmp_path_factory, "first")
 
 
 def test_collect_files_each_submission_under_its_student(graded_first: Graded) -> None:
-    expected = sorted(student(n) for n in nbgrader_names(COLLECTED_BY_ZIP))
+    expected = sorted(student(n) for n in submissions.names(COLLECTED_BY_ZIP))
     assert (
         f"collected {len(expected)} submission(s) of {COLLECTED_BY_ZIP}: {', '.join(expected)}"
         in graded_first.collect_output
@@ -212,28 +54,9 @@ def test_collect_files_each_submission_under_its_student(graded_first: Graded) -
     assert not (graded_first.course / "submitted" / "latecomer").exists()
 
 
-def reference_cases(exercises: list[str], nbgrader: bool = True) -> list[Any]:
-    """The reference submissions of ``exercises`` the real nbgrader path grades (or, ``nbgrader=False``, the others)."""
-    cases = []
-    for exercise in exercises:
-        solution = REPO / "solutions" / exercise / f"{exercise}.ipynb"
-        for name in submissions.names(exercise):
-            if through_nbgrader(exercise, name) != nbgrader:
-                continue
-            patch = submissions.load(exercise, name, solution)
-            marks = [pytest.mark.xfail(strict=True, reason=patch.known_issue)] if patch.known_issue else []
-            cases.append(pytest.param(exercise, name, id=f"{exercise}/{name}", marks=marks))
-    return cases
-
-
 @pytest.mark.parametrize(("exercise", "name"), reference_cases(PARTS["first"]))
 def test_reference_submission_gets_exactly_its_points(graded_first: Graded, exercise: str, name: str) -> None:
     check_reference_submission(graded_first, exercise, name)
-
-
-def check_reference_submission(graded: Graded, exercise: str, name: str) -> None:
-    patch = submissions.load(exercise, name, graded.course / "solutions" / exercise / f"{exercise}.ipynb")
-    assert graded.grades[exercise, student(name)] == patch.expected, patch.summary
 
 
 def test_deleted_and_edited_test_cells_are_restored_and_run(graded_first: Graded) -> None:
@@ -288,77 +111,15 @@ def test_graded_code_sees_no_keys_and_runs_offline(graded_first: Graded) -> None
     assert not leaks, leaks
 
 
-def _hidden_lines(solution: Path) -> set[str]:
-    hidden: set[str] = set()
-    for cell in submissions.cells(solution):
-        inside = False
-        for line in "".join(cell["source"]).splitlines():
-            if "BEGIN HIDDEN TESTS" in line or "END HIDDEN TESTS" in line:
-                inside = "BEGIN" in line
-            elif inside and len(line.strip()) >= 8:
-                hidden.add(line.strip())
-    return hidden
-
-
-def _visible_lines(notebook: Path) -> set[str]:
-    return {line.strip() for cell in submissions.cells(notebook) for line in "".join(cell["source"]).splitlines()}
-
-
-def _text(page: Path) -> str:
-    body = re.sub(r"<(style|script)\b.*?</\1>", " ", page.read_text(encoding="utf-8"), flags=re.S)
-    return html.unescape(re.sub(r"<[^>]+>", "", body))
-
-
-def _feedback(graded: Graded) -> list[Path]:
-    out = ok(persistlab("feedback", "--all", cwd=graded.course))
-    pages = sorted((graded.course / "feedback").glob("*/*/*.html"))
-    assert f"wrote {len(pages)} feedback file(s)" in out
-    return pages
-
-
 @pytest.fixture(scope="module")
 def feedback_first(graded_first: Graded) -> list[Path]:
-    return _feedback(graded_first)
+    return write_feedback(graded_first)
 
 
 def test_feedback_never_shows_hidden_tests_but_keeps_their_messages(
     graded_first: Graded, feedback_first: list[Path]
 ) -> None:
     check_feedback(graded_first, feedback_first, "first")
-
-
-def check_feedback(graded: Graded, feedback: list[Path], part: str) -> None:
-    expected_pages = {(e, w) for (e, w) in graded.grades if w not in ("unreadable-notebook", "missing-notebook")}
-    assert {(p.parent.name, p.parent.parent.name) for p in feedback} == expected_pages
-    messages_checked = 0
-    for page in feedback:
-        exercise, who = page.parent.name, page.parent.parent.name
-        solution, release = paths(graded.course, exercise)
-        submitted = graded.course / "submitted" / who / exercise / f"{exercise}.ipynb"
-        secrets = _hidden_lines(solution) - _visible_lines(release) - _visible_lines(submitted)
-        text = _text(page)
-        assert secrets and not [line for line in secrets if line in text], f"{page} shows hidden test source"
-        autograded = graded.course / "autograded" / who / exercise / f"{exercise}.ipynb"
-        for cell in submissions.cells(autograded):
-            for output in cell.get("outputs", []):
-                if output["output_type"] == "error" and cell["metadata"].get("nbgrader", {}).get("grade"):
-                    message = f"{output['ename']}: {output['evalue']}".splitlines()[0]
-                    assert message in text, f"{page} lost the failure message {message!r}"
-                    messages_checked += 1
-    assert messages_checked > 10, messages_checked
-    # Failures raised inside hidden tests reach the learner as their message alone.
-    fragments_checked = 0
-    for exercise, who, fragment in (
-        (FIRST, "cached-index", "after the test swapped the stored vectors"),
-        ("02_embedding_mismatch", "check-after-load", "check the manifest before loading"),
-        ("02_embedding_mismatch", "unsafe-version-folder", "keep to letters, digits"),
-    ):
-        if exercise in graded.exercises:
-            solution, release = paths(graded.course, exercise)
-            assert fragment in " ".join(_hidden_lines(solution)) and fragment not in " ".join(_visible_lines(release))
-            assert fragment in _text(graded.course / "feedback" / who / exercise / f"{exercise}.html"), (exercise, who)
-            fragments_checked += 1
-    assert fragments_checked, f"no hidden test's failure message was checked in the {part} run"
 
 
 def test_plain_html_of_a_graded_notebook_would_leak_hidden_tests(graded_first: Graded) -> None:
@@ -370,28 +131,13 @@ def test_plain_html_of_a_graded_notebook_would_leak_hidden_tests(graded_first: G
     graded_nb = graded_first.course / "autograded" / "solution" / FIRST / f"{FIRST}.ipynb"
     page = graded_first.course / "plain.html"
     page.write_text(HTMLExporter().from_filename(str(graded_nb))[0], encoding="utf-8")
-    secrets = _hidden_lines(paths(graded_first.course, FIRST)[0]) - _visible_lines(paths(graded_first.course, FIRST)[1])
-    assert [line for line in secrets if line in _text(page)]
+    secrets = hidden_lines(paths(graded_first.course, FIRST)[0]) - visible_lines(paths(graded_first.course, FIRST)[1])
+    assert [line for line in secrets if line in page_text(page)]
     assert leaked_lines(page, graded_nb)
 
 
 def test_export_lists_every_submission_with_its_total(graded_first: Graded) -> None:
     check_export(graded_first)
-
-
-def check_export(graded: Graded) -> None:
-    out = ok(persistlab("export", "--to", "grades.csv", cwd=graded.course))
-    assert out.strip().endswith("grades.csv")
-    with (graded.course / "grades.csv").open(newline="") as f:
-        rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(f)}
-    assert set(graded.grades) <= set(rows)
-    for key, cells in graded.grades.items():
-        assert float(rows[key]["score"]) == sum(v or 0.0 for v in cells.values()), key
-    for exercise in graded.exercises:
-        points = submissions.points(paths(graded.course, exercise)[0])
-        by_hand = sum(points[w] for w in submissions.written_ids(paths(graded.course, exercise)[0]))  # not graded yet
-        assert float(rows[exercise, "solution"]["max_score"]) == sum(points.values())
-        assert float(rows[exercise, "solution"]["score"]) == sum(points.values()) - by_hand
 
 
 def test_learner_self_check_scores_the_visible_tests(graded_first: Graded, tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
-"""The end-to-end grading run of every exercise but the first (see tests/test_grading.py, which has the
-helpers and the first exercise's run). A module of its own, so ``--dist loadscope`` runs it on another
-worker than the first exercise's run.
+"""The end-to-end grading run of exercises 02 to 04 (tests/grading_harness.py): every reference submission gets
+exactly its points, feedback hides hidden tests, export, and a serial re-grade that agrees with the parallel run.
+A module of its own, so that ``--dist loadscope`` runs it beside the other exercises' runs.
 """
 
 from __future__ import annotations
@@ -8,59 +8,55 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_grading import (
+import submissions
+from grading_harness import (
     PARTS,
     TIMEOUT_S,
     Graded,
-    _feedback,
-    _grade,
     check_export,
     check_feedback,
     check_reference_submission,
+    grade_course,
     grades,
-    nbgrader_names,
-    ok,
-    persistlab,
     reference_cases,
-    student,
+    write_feedback,
 )
+from helpers import ok, persistlab, student
 
 pytestmark = pytest.mark.nbgrader
 
 
 @pytest.fixture(scope="module")
-def graded_rest(tmp_path_factory: pytest.TempPathFactory) -> Graded:
-    if not PARTS["rest"]:
-        pytest.skip("the course has a single exercise")
-    return _grade(tmp_path_factory, "rest")
+def graded_others(tmp_path_factory: pytest.TempPathFactory) -> Graded:
+    return grade_course(tmp_path_factory, "others")
 
 
 @pytest.fixture(scope="module")
-def feedback_rest(graded_rest: Graded) -> list[Path]:
-    return _feedback(graded_rest)
+def feedback_others(graded_others: Graded) -> list[Path]:
+    return write_feedback(graded_others)
 
 
-@pytest.mark.parametrize(("exercise", "name"), reference_cases(PARTS["rest"]))
-def test_reference_submission_gets_exactly_its_points(graded_rest: Graded, exercise: str, name: str) -> None:
-    check_reference_submission(graded_rest, exercise, name)
+@pytest.mark.parametrize(("exercise", "name"), reference_cases(PARTS["others"]))
+def test_reference_submission_gets_exactly_its_points(graded_others: Graded, exercise: str, name: str) -> None:
+    check_reference_submission(graded_others, exercise, name)
 
 
 def test_feedback_never_shows_hidden_tests_but_keeps_their_messages(
-    graded_rest: Graded, feedback_rest: list[Path]
+    graded_others: Graded, feedback_others: list[Path]
 ) -> None:
-    check_feedback(graded_rest, feedback_rest, "rest")
+    check_feedback(graded_others, feedback_others, "others")
 
 
-def test_export_lists_every_submission_with_its_total(graded_rest: Graded) -> None:
-    check_export(graded_rest)
+def test_export_lists_every_submission_with_its_total(graded_others: Graded) -> None:
+    check_export(graded_others)
 
 
-def test_grading_again_serially_gives_identical_grades(graded_rest: Graded, feedback_rest: list[Path]) -> None:
+def test_grading_again_serially_gives_identical_grades(graded_others: Graded, feedback_others: list[Path]) -> None:
     """Parallel workers share the gradebook: a serial second run of one wrong answer (part marks) must agree cell
     by cell (after feedback read them), and leave every other grade as it was."""
-    graded = graded_rest
+    graded = graded_others
     exercise = graded.exercises[0]
-    wrong = next(n for n in nbgrader_names(exercise) if n not in ("solution", "blank"))
+    wrong = next(n for n in submissions.names(exercise) if n not in ("solution", "blank"))
     refused = persistlab("autograde", exercise, "--student", "nobody", cwd=graded.course)
     assert refused.returncode == 2 and f"No submission of {exercise} by nobody" in refused.stderr, refused
     chosen = [student(wrong)]

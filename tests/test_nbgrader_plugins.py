@@ -7,18 +7,15 @@ test_plain_nbgrader.py (plain nbgrader, as the formgrader runs it).
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import FAKE_KEY, REPO
 from nbformat.v4 import new_code_cell, new_notebook
 
 from persistlab.classroom.graded_env import graded_code_env
 from persistlab.classroom.hidden import BEGIN_HIDDEN, without_hidden_tests
 from persistlab.classroom.preprocessors import ANSI, TRACEBACK_NOTE, HideHiddenTests, RobustExecute
-
-REPO = Path(__file__).resolve().parents[1]
-FAKE_KEY = "sk-instructors-key-must-not-reach-submissions"
 
 PRINT_ENV = (
     "import os\n"

@@ -22,15 +22,14 @@ from typing import Any
 
 import pytest
 import submissions
+from helpers import FAKE_KEY, REPO, student
 
 from persistlab.classroom.hidden import GRADER_ONLY, html_text
 
 pytestmark = pytest.mark.nbgrader
 
-REPO = Path(__file__).resolve().parents[1]
 EXERCISE = "01_persist_and_reload"
 SUBMISSIONS = ("solution", "blank", "hostile_reads_secrets", "forgot_to_persist", "cached_index")
-FAKE_KEY = "sk-instructors-key-must-not-reach-submissions"
 ARTIFACTS = REPO / "test-artifacts" / "report"
 
 
@@ -51,10 +50,6 @@ def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
 
 def nbgrader(*args: str, cwd: Path, env: dict[str, str] | None = None) -> str:
     return run(sys.executable, "-m", "nbgrader", *args, cwd=cwd, env=env)
-
-
-def student(name: str) -> str:
-    return name.replace("_", "-")
 
 
 @dataclass
