@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -42,11 +43,10 @@ from persistlab.maintainers.notebooks import NOTEBOOK_ENV
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
 LESSON = "01_why_persist"
 CHROMIUM = Path("/usr/bin/chromium")
 REQUIRE_BROWSER_ENV = "PERSISTLAB_REQUIRE_BROWSER"
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
+ARTIFACTS = REPO / "test-artifacts" / "browser"
 # Flags for a closed network: no background requests, no first-run work, no GPU, no sandbox (root in CI).
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -193,7 +193,7 @@ def jupyter(chromium: Path) -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="persistlab-browser-", ignore_cleanup_errors=True) as tmp:
         tmp_dir = Path(tmp)
         root_dir = tmp_dir / "lessons"
-        shutil.copytree(ROOT / "lessons", root_dir, ignore=shutil.ignore_patterns("storage", ".ipynb_checkpoints"))
+        shutil.copytree(REPO / "lessons", root_dir, ignore=shutil.ignore_patterns("storage", ".ipynb_checkpoints"))
         for notebook in root_dir.glob("*.ipynb"):
             clear_outputs(notebook)
         server = Server(

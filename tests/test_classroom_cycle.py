@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 import submissions
+from helpers import REPO
 
 pytestmark = pytest.mark.nbgrader
 
-REPO = Path(__file__).resolve().parents[1]
 SET, NOT_SET = "01_persist_and_reload", "02_embedding_mismatch"
 WRITTEN = "written_why_pass_model"
 STUDENTS = {"ada": "solution", "cyd": "forgot_to_persist", "dee": "solution"}

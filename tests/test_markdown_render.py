@@ -19,9 +19,9 @@ from pathlib import Path
 import mistune
 import nbformat
 import pytest
+from helpers import REPO
 from markdown_it import MarkdownIt
 
-REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(
     p
     for folder in ("lessons", "solutions", "exercises")

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 LESSONS_ENV = "PERSISTLAB_PIP_LESSONS"
 INSTALLER_ENV = "PERSISTLAB_PIP_INSTALLER"
 LESSONS = ["00_start_here", "02_reload_correctly"]

@@ -11,13 +11,6 @@ import pytest
 from persistlab.learning import progress
 
 
-@pytest.fixture
-def progress_path(tmp_path, monkeypatch):
-    path = tmp_path / "state" / ".progress.json"
-    monkeypatch.setenv(progress.PROGRESS_FILE_ENV, str(path))
-    return path
-
-
 def test_round_trip(progress_path):
     progress.record_quiz("01_why_persist:q1", False)
     progress.record_quiz("01_why_persist:q1", True)

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from persistlab.learning import progress
 from persistlab.learning.quiz import HIDDEN_NOTE, Choice, Quiz
@@ -17,10 +18,9 @@ HINT = "Open the persist folder."
 
 
 @pytest.fixture(autouse=True)
-def progress_path(tmp_path, monkeypatch):
-    path = tmp_path / "progress.json"
-    monkeypatch.setenv(progress.PROGRESS_FILE_ENV, str(path))
-    return path
+def _progress_in_tmp(progress_path: Path) -> Path:
+    """Every quiz here records to a file of its own."""
+    return progress_path
 
 
 def single() -> Quiz:
@@ -372,9 +372,8 @@ def test_show_errors_name_the_file_and_the_fix(tmp_path):
 
 # --- the course's own notebooks: answers only in the quiz files -----------------------------------
 
-ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(
-    [*ROOT.glob("lessons/*.ipynb"), *ROOT.glob("solutions/*/*.ipynb"), *ROOT.glob("exercises/*/*.ipynb")]
+    [*REPO.glob("lessons/*.ipynb"), *REPO.glob("solutions/*/*.ipynb"), *REPO.glob("exercises/*/*.ipynb")]
 )
 SHOW = re.compile(r"""\.show\(\s*["']([^"']+)["']""")
 
@@ -388,7 +387,7 @@ def secrets_of(quiz):
     return [c.why for c in quiz.choices] + ([quiz.model_answer] if quiz.model_answer else [])
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: str(p.relative_to(REPO)))
 def test_notebook_shows_each_question_of_its_quiz_file_once_and_holds_no_answer(notebook):
     path = progress.quiz_file(notebook)
     quizzes = Quiz.from_file(path) if path.exists() else []

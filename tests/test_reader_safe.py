@@ -14,14 +14,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
 PAUSE_S = 0.002  # after each file the reader reads: widens the window between two files
 MAX_SECONDS = 20.0  # per race, a bound for a very busy machine; a normal run takes a few seconds
 
 
 def _benchmark():
-    spec = importlib.util.spec_from_file_location("concurrent_readers", ROOT / "benchmarks" / "concurrent_readers.py")
+    spec = importlib.util.spec_from_file_location("concurrent_readers", REPO / "benchmarks" / "concurrent_readers.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules["concurrent_readers"] = module  # dataclasses resolve their module by name
     spec.loader.exec_module(module)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 SOLUTIONS, RELEASE = REPO / "solutions", REPO / "exercises"
 ASSIGNMENTS = sorted(p.name for p in SOLUTIONS.iterdir() if (p / f"{p.name}.ipynb").is_file())
 BLOCKS = {

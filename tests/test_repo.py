@@ -13,14 +13,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(REPO))
 import course  # noqa: E402
 
-LESSONS = sorted((ROOT / "lessons").glob("[0-9][0-9]_*.ipynb"))
+LESSONS = sorted((REPO / "lessons").glob("[0-9][0-9]_*.ipynb"))
 
 LESSON_SECTIONS = (
     "Why this matters",
@@ -54,7 +54,7 @@ def _pyproject() -> dict:
         import tomllib
     except ImportError:  # Python 3.10: pytest brings tomli
         import tomli as tomllib
-    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
 
 
 def _group(name: str) -> list[Requirement]:
@@ -119,7 +119,7 @@ def test_excluded_dependencies_are_in_no_lock() -> None:
 
 
 def test_environment_yml_offers_the_learners_pinned_set() -> None:
-    text = (ROOT / "environment.yml").read_text()
+    text = (REPO / "environment.yml").read_text()
     assert re.findall(r'^      - "(.+)"$', text, re.M) == ["-r requirements-lab.lock", "-e ."]
 
 
@@ -130,20 +130,20 @@ def test_uv_is_locked_in_the_learners_set() -> None:
 
 def test_dependencies_are_listed_in_pyproject_only() -> None:
     """requirements.in is gone: a line added to it (say, by a merge) would be silently ignored."""
-    stale = [name for name in ("requirements.in", "requirements.lock") if (ROOT / name).exists()]
+    stale = [name for name in ("requirements.in", "requirements.lock") if (REPO / name).exists()]
     assert not stale, f"{stale}: move these dependencies into [dependency-groups] in pyproject.toml and lock again"
 
 
 def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one() -> None:
-    readme = (ROOT / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     commands = re.findall(r"^python3 course\.py (\w+)$", readme[:600], re.M)
     assert commands[:2] == ["lab", "test"], readme[:600]
-    ci = (ROOT / ".ci" / "run").read_text()
+    ci = (REPO / ".ci" / "run").read_text()
     assert re.search(r"^python3 course\.py test\b", ci, re.M), ".ci/run must call the README's test command"
 
 
 def test_there_is_a_start_page_and_lessons() -> None:
-    assert (ROOT / course.START_PAGE).is_file()
+    assert (REPO / course.START_PAGE).is_file()
     assert len(LESSONS) >= 6, [p.name for p in LESSONS]
 
 
@@ -162,7 +162,7 @@ def test_lab_command_serves_the_start_page(tmp_path: Path) -> None:
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path), "BROWSER": "true"}
     cmd = [
         sys.executable,
-        str(ROOT / "course.py"),
+        str(REPO / "course.py"),
         "lab",
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
@@ -196,4 +196,4 @@ def test_every_module_run_first_exists() -> None:
     """conftest.py orders these first by path: a renamed module would silently go back to the end of the run."""
     import conftest
 
-    assert [p for p in conftest.RUN_FIRST if not (ROOT / p).is_file()] == []
+    assert [p for p in conftest.RUN_FIRST if not (REPO / p).is_file()] == []

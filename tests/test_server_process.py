@@ -6,17 +6,15 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import openai
 import pytest
+from helpers import REPO
 
 from persistlab import models
 from persistlab.simulator.http_server import make_server
 from persistlab.simulator.server_process import served_simulator
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +139,7 @@ def test_lessons_00_and_02_run_unchanged_over_the_socket(server, tmp_path) -> No
             "lessons/00_start_here.ipynb",
             "lessons/02_reload_correctly.ipynb",
         ],
-        cwd=ROOT,
+        cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
@@ -154,7 +152,7 @@ def test_lessons_00_and_02_run_unchanged_over_the_socket(server, tmp_path) -> No
 
 
 def test_a_prestarted_server_is_taken_once_and_only_for_its_seed_while_it_runs() -> None:
-    """What a zygote's child forks for its grading code (persistlab.classroom.kernels, tests/zygote.py)."""
+    """What a zygote's child forks for its grading code (persistlab.classroom.zygote)."""
     script = """
 import os, signal
 from persistlab.simulator import server_process
