@@ -51,7 +51,7 @@ def test_the_shared_stores_pattern_fails_the_history(tmp_path: Path) -> None:
 
 
 def lesson09_versions() -> Recipe:
-    """Lesson 09's versioned publishing (open_version / publish / open_current) on an in-memory file system, in
+    """Lesson 09's versioned publishing (open_version / publish / open_current_version) on an in-memory file system, in
     the course's update rule (``histories.refreshed_and_persisted``): each change is published as the next version."""
     fs = fsspec.filesystem("memory")
     base = f"history/{uuid.uuid4().hex}"
@@ -61,13 +61,13 @@ def lesson09_versions() -> Recipe:
 
     def publish(index: VectorStoreIndex, where: Path) -> None:
         ns = lesson(where)
-        number = int(ns["open_current"]()[0][1:]) + 1 if fs.exists(f"{base}/{where.name}/CURRENT") else 1
+        number = int(ns["open_current_version"]()[0][1:]) + 1 if fs.exists(f"{base}/{where.name}/CURRENT") else 1
         ns["publish"](index, f"v{number}")
 
     return refreshed_and_persisted(
         "lesson 09 versioned publishing",
         publish,
-        lambda where: lesson(where)["open_current"]()[1],
+        lambda where: lesson(where)["open_current_version"]()[1],
         lambda where: fs.exists(f"{base}/{where.name}/CURRENT"),
     )
 
