@@ -94,6 +94,7 @@ def parse(source: str) -> ast.Module:
     return ast.parse(re.sub(r"(?m)^\s*[%!].*$", "", source))
 
 
+@cache
 def definitions(lesson: Path) -> list[tuple[str, str]]:
     """(name, signature) of every def in the lesson's code cells, in notebook order."""
     found = []
