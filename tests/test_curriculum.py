@@ -71,7 +71,7 @@ SECTIONS = (
     "Error recovery",
     "Check your understanding",
 )
-"""The seven parts every lesson has, as level-2 headings, in this order (TEAM.md)."""
+"""The seven parts every lesson has, as level-2 headings, in this order."""
 
 
 @cache
