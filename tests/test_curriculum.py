@@ -26,8 +26,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import REPO
 
 OTHER_BRANCHES: set[tuple[str, str]] = {
     ("06", "limits"),
@@ -54,7 +53,7 @@ NEEDS_A_SPLIT: set[tuple[str, str]] = {("05", "limits")}
 persist, and versions behind a pointer, whose recipe cell alone is 67 lines); moving the versions to a lesson of
 their own, after an update has been taught, brings it under the limit."""
 
-LESSONS = sorted(p for p in (ROOT / "lessons").glob("[0-9][0-9]_*.ipynb") if not p.name.startswith("00_"))
+LESSONS = sorted(p for p in (REPO / "lessons").glob("[0-9][0-9]_*.ipynb") if not p.name.startswith("00_"))
 CHECKS = ("names", "imports", "proof_cell", "limits", "parts")
 MAX_WORDS = 1_450
 MAX_CODE_LINES = 150
