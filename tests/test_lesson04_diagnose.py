@@ -83,6 +83,16 @@ def test_a_node_whose_document_has_no_record_is_reported(ns, tmp_path):
     assert any("no record" in problem for problem in problems), problems
 
 
+@pytest.mark.parametrize("quoted", ["index initialized but no documents found", "deserialization mismatch"])
+def test_the_messages_tutorials_quote_are_not_in_llama_index(quoted):
+    """Lesson 04 says so ("Two corrections"): the real messages are the exceptions the lesson prints."""
+    import llama_index.core
+
+    core = Path(llama_index.core.__file__).parent
+    assert len(list(core.rglob("*.py"))) > 100
+    assert [p for p in core.rglob("*.py") if quoted in p.read_text(encoding="utf-8").lower()] == []
+
+
 class EditHistory(RuleBasedStateMachine):
     """Add, edit and delete documents in one index, persisting after each change, as the course teaches."""
 

@@ -43,6 +43,26 @@ def age(root: Path, seconds_before: float) -> None:
         os.utime(folder, (T0 - seconds_before, T0 - seconds_before))
 
 
+def test_a_folder_cannot_replace_one_that_still_holds_files(tmp_path):
+    """Lesson 05's Explanation: why persist_atomically renames twice instead of one os.replace."""
+    for name in ("index", "index.new"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "docstore.json").write_text("{}")
+    with pytest.raises(OSError):
+        os.replace(tmp_path / "index.new", tmp_path / "index")
+    assert (tmp_path / "index.new" / "docstore.json").is_file()
+
+
+def test_renaming_a_folder_keeps_its_mtime(tmp_path):
+    """Lesson 05's Common gotcha: a version folder's mtime says when it was persisted, not when it went live."""
+    (tmp_path / "v000002.tmp").mkdir()
+    (tmp_path / "v000002.tmp" / "docstore.json").write_text("{}")
+    an_hour_ago = time.time() - 3600
+    os.utime(tmp_path / "v000002.tmp", (an_hour_ago, an_hour_ago))
+    os.rename(tmp_path / "v000002.tmp", tmp_path / "v000002")
+    assert (tmp_path / "v000002").stat().st_mtime == an_hour_ago
+
+
 def test_a_version_stays_for_grace_after_it_stopped_being_live_even_if_its_folders_are_old(tmp_path):
     ns = recipes(LESSON)
     grace, root = ns["GRACE_S"], tmp_path / "published"

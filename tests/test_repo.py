@@ -1,4 +1,4 @@
-"""Repository-level promises: the dependency groups and their locks, environment.yml, the README's commands, lesson structure."""
+"""Repository-level promises: the dependency groups and their locks, environment.yml, the README's commands (lesson structure: test_curriculum.py)."""
 
 from __future__ import annotations
 
@@ -21,32 +21,6 @@ sys.path.insert(0, str(REPO))
 import course  # noqa: E402
 
 LESSONS = sorted((REPO / "lessons").glob("[0-9][0-9]_*.ipynb"))
-
-LESSON_SECTIONS = (
-    "Why this matters",
-    "Explanation",
-    "Analogy",
-    "Code",
-    "Common gotcha",
-    "Error recovery",
-    "Check your understanding",
-)
-"""The seven parts every lesson has, as level-2 headings, in this order (TEAM.md)."""
-
-
-def lesson_sections(path: Path) -> list[str]:
-    """The level-2 headings of a notebook, in order."""
-    import nbformat
-
-    nb = nbformat.read(path, as_version=4)
-    headings = []
-    for cell in nb.cells:
-        if cell.cell_type != "markdown":
-            continue
-        for line in cell.source.splitlines():
-            if line.startswith("## "):
-                headings.append(line[3:].strip())
-    return headings
 
 
 def _pyproject() -> dict:
@@ -145,13 +119,6 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one() -> None:
 def test_there_is_a_start_page_and_lessons() -> None:
     assert (REPO / course.START_PAGE).is_file()
     assert len(LESSONS) >= 6, [p.name for p in LESSONS]
-
-
-@pytest.mark.parametrize("path", [p for p in LESSONS if not p.name.startswith("00_")], ids=lambda p: p.stem)
-def test_lesson_has_the_seven_parts_in_order(path: Path) -> None:
-    headings = lesson_sections(path)
-    assert [h for h in headings if h in LESSON_SECTIONS] == list(LESSON_SECTIONS), headings
-    assert headings[0] == LESSON_SECTIONS[0], "the seven parts come first-level after the title"
 
 
 def test_lab_command_serves_the_start_page(tmp_path: Path) -> None:
