@@ -29,16 +29,7 @@ import pytest
 from helpers import REPO
 
 OTHER_BRANCHES: set[tuple[str, str]] = {
-    ("06", "limits"),
     ("07", "names"),
-    ("07", "imports"),
-    ("07", "limits"),
-    ("08", "imports"),
-    ("08", "limits"),
-    ("09", "names"),
-    ("09", "limits"),
-    ("10", "imports"),
-    ("10", "limits"),
     ("11", "names"),
     ("11", "imports"),
     ("11", "limits"),
