@@ -50,6 +50,8 @@ MAX_WORDS = 1_450
 MAX_CODE_LINES = 150
 PROOF_TAG = "proof"
 PROOF_FIRST_LINE = "# Proof:"
+PROOF_LINE_WIDTH = 95
+"""What a collapsed cell shows of its first line in JupyterLab at 1,200 px (a learner trial saw longer ones cut)."""
 PROOF_ONLY_MODULES = ("persistlab.grading", "persistlab.stores.bench")
 """Module prefixes only a proof cell may import (``bench`` also covers ``bench_report`` and ``bench_adapters``)."""
 SECTIONS = (
@@ -140,6 +142,8 @@ def check_proof_cell(lesson: Path) -> list[str]:
             problems.append(f"proof cell {number} is not collapsed (metadata jupyter.source_hidden)")
         if not cell["source"].startswith(PROOF_FIRST_LINE):
             problems.append(f"proof cell {number} does not start with {PROOF_FIRST_LINE!r}")
+        if len(first := cell["source"].split("\n", 1)[0]) > PROOF_LINE_WIDTH:
+            problems.append(f"proof cell {number}'s first line has {len(first)} characters, over {PROOF_LINE_WIDTH}")
     return problems
 
 
