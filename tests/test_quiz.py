@@ -76,6 +76,11 @@ def test_wrong_answer_explains_that_option_and_records_incorrect():
     assert record is not None and record.correct is False and record.attempts == 1
 
 
+def test_an_option_ending_in_a_full_stop_reads_as_one_sentence():
+    quiz = Quiz.single("l1:q9", "Which?", [Choice("It is recorded.", True, "Yes."), Choice("No.", False, "No.")])
+    assert "a) It is recorded: right. Yes." in quiz.answer(["a"]).message
+
+
 def test_right_answer_is_correct_and_replaces_the_earlier_wrong_one():
     quiz = single()
     quiz.answer("a")

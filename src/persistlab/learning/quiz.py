@@ -192,7 +192,7 @@ class Quiz:
     def _judge(self, letters: list[str]) -> Feedback:
         def line(letter: str) -> str:
             choice = self.choices[self.letters.index(letter)]
-            return f"{letter}) {choice.text}: {'right' if choice.correct else 'wrong'}. {choice.why}"
+            return f"{letter}) {choice.text.rstrip('.')}: {'right' if choice.correct else 'wrong'}. {choice.why}"
 
         right = {letter for letter, c in zip(self.letters, self.choices) if c.correct}
         correct = set(letters) == right
@@ -306,7 +306,7 @@ class Quiz:
             answer = f"<p>{_inline(self.model_answer or '')}</p>"
         else:
             verdicts = [
-                f"<strong>{letter}) {_inline(c.text)}: {'right' if c.correct else 'wrong'}.</strong> {_inline(c.why)}"
+                f"<strong>{letter}) {_inline(c.text.rstrip('.'))}: {'right' if c.correct else 'wrong'}.</strong> {_inline(c.why)}"
                 for letter, c in zip(self.letters, self.choices)
             ]
             answer = "<ul>" + "".join(f"<li>{v}</li>" for v in verdicts) + "</ul>"
