@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_grading import (
     PARTS,
-    TIMEOUT_S,
+    REST_TIMEOUT_S,
     Graded,
     _feedback,
     _grade,
@@ -73,7 +73,7 @@ def test_grading_again_serially_gives_identical_grades(graded_rest: Graded, feed
             "--jobs",
             "1",
             "--timeout",
-            str(TIMEOUT_S),
+            str(REST_TIMEOUT_S),
             *(f"--student={who}" for who in chosen),
             cwd=graded.course,
         )
