@@ -39,6 +39,7 @@ from typing import Any
 import cloudpickle  # type: ignore[import-untyped]  # no type hints shipped
 
 from persistlab.grading.counting import CountedModelSpec
+from persistlab.maintainers.notebooks import environment
 
 PRELOAD = (
     "numpy",
@@ -96,16 +97,8 @@ def _forkserver() -> Any:
 
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(list(PRELOAD))
-            saved = {name: os.environ.get(name) for name in ONE_THREAD}
-            os.environ.update(ONE_THREAD)  # the forkserver inherits the environment when it starts, here
-            try:
+            with environment(ONE_THREAD):  # the forkserver inherits the environment when it starts, here
                 forkserver.ensure_running()
-            finally:
-                for name, value in saved.items():
-                    if value is None:
-                        os.environ.pop(name, None)
-                    else:
-                        os.environ[name] = value
             _context = context
         return _context
 
