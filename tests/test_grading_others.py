@@ -11,7 +11,7 @@ import pytest
 import submissions
 from grading_harness import (
     PARTS,
-    TIMEOUT_S,
+    REST_TIMEOUT_S,
     Graded,
     check_export,
     check_feedback,
@@ -69,7 +69,7 @@ def test_grading_again_serially_gives_identical_grades(graded_others: Graded, fe
             "--jobs",
             "1",
             "--timeout",
-            str(TIMEOUT_S),
+            str(REST_TIMEOUT_S),
             *(f"--student={who}" for who in chosen),
             cwd=graded.course,
         )

@@ -133,3 +133,32 @@ def test_server_failure_says_why(folder):
     (folder / "data" / "PG_VERSION").write_text("9\n")  # a cluster of another major version
     with pytest.raises(RuntimeError, match="Starting PostgreSQL"), ps.postgres_server(folder):
         pass
+
+
+def test_a_server_whose_starter_is_killed_stops_and_its_folder_goes():
+    """A kernel killed mid-grading skips atexit: the watchdog beside the server stops it and removes its folder."""
+    import sys
+    import time
+
+    starter = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, signal\n"
+            "from persistlab.stores.postgres_server import postgres_server\n"
+            "block = postgres_server()\n"
+            "server = block.__enter__()  # left open: the block's clean-up never runs\n"
+            "print(server.port, server.folder, flush=True)\n"
+            "os.kill(os.getpid(), signal.SIGKILL)\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert starter.returncode == -9, starter.stderr
+    port, folder = starter.stdout.split()
+    deadline = time.monotonic() + 30
+    while (port_accepts(int(port)) or Path(folder).exists()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not port_accepts(int(port)), "the server outlived the process that started it"
+    assert not Path(folder).exists(), "the server's temporary folder was left behind"

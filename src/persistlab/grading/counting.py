@@ -77,6 +77,16 @@ def server_root() -> str:
         return _server.base_url.removesuffix("/v1")
 
 
+@dataclass(frozen=True)
+class CountedModelSpec:
+    """What another process needs to make a model this counter counts
+    (:func:`persistlab.grading.processes.counted_model`)."""
+
+    model: str
+    dimensions: int | None
+    api_base: str
+
+
 @dataclass
 class Calls:
     """Embedding requests counted during one :meth:`CallCounter.watch` block (filled when it ends)."""
@@ -110,6 +120,10 @@ class CallCounter:
         self._label_url = label_url
         self._clients = clients
         self._probes: set[str] = set()
+
+    def spec(self) -> CountedModelSpec:
+        """The model, picklable: a process of its own makes an ``OpenAIEmbedding`` from it whose calls count here."""
+        return CountedModelSpec(self.model, self.dimensions, f"{self._label_url}/v1")
 
     def _server_calls(self) -> list[tuple[str, list[str]]]:
         response = self._clients[0].get(f"{self._label_url}/calls")
