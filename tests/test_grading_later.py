@@ -1,4 +1,4 @@
-"""The end-to-end grading run of exercises 05 onwards (tests/grading_harness.py): every reference submission gets
+"""The end-to-end grading run of exercises 06 onwards (tests/grading_harness.py): every reference submission gets
 exactly its points, feedback hides hidden tests, and export. A module of its own, so that ``--dist loadscope`` runs
 it beside the other exercises' runs.
 """

@@ -1,4 +1,4 @@
-"""The end-to-end grading run of exercises 02 to 04 (tests/grading_harness.py): every reference submission gets
+"""The end-to-end grading run of exercises 02 to 05 (tests/grading_harness.py): every reference submission gets
 exactly its points, feedback hides hidden tests, export, and a serial re-grade that agrees with the parallel run.
 A module of its own, so that ``--dist loadscope`` runs it beside the other exercises' runs.
 """
