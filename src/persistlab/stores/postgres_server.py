@@ -138,7 +138,7 @@ class PostgresServer:
     host: str = LOOPBACK
     database: str = "postgres"
     _running: bool = field(default=True, repr=False)
-    _watchdog: subprocess.Popen | None = field(default=None, repr=False)
+    watchdog: subprocess.Popen | None = field(default=None, repr=False)
 
     def url_for(self, database: str, driver: str = "psycopg2") -> str:
         return f"postgresql+{driver}://{SUPERUSER}@{self.host}:{self.port}/{database}"
@@ -187,10 +187,10 @@ class PostgresServer:
 
     def stop(self) -> None:
         """Stop the server (``pg_ctl stop -m fast``: open connections are closed); idempotent."""
-        if self._watchdog is not None:
-            self._watchdog.kill()
-            self._watchdog.wait()
-            self._watchdog = None
+        if self.watchdog is not None:
+            self.watchdog.kill()
+            self.watchdog.wait()
+            self.watchdog = None
         if self._running:
             self._running = False
             subprocess.run(
@@ -271,7 +271,7 @@ def postgres_server(
             f"Starting PostgreSQL on {LOOPBACK}:{server.port}",
         )
         stop = _as(account, [str(bin_dir / "pg_ctl"), "-D", str(server.data), "-m", "immediate", "stop"])
-        server._watchdog = subprocess.Popen(  # noqa: S603 (our own interpreter and programs)
+        server.watchdog = subprocess.Popen(  # noqa: S603 (our own interpreter and programs)
             [sys.executable, "-c", WATCHDOG, str(os.getpid()), str(root) if owned else "", *stop],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
