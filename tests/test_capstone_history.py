@@ -2,7 +2,8 @@
 tagged with the version that added it and the version that retired it, ``CURRENT`` naming the live version.
 
 - a crash before every write of an edit (files inside the folder, and each of Chroma's public write calls) leaves
-  the old or the new version live, whole, and the next start pays for the change at most once;
+  the old or the new version live, whole, and the next start pays for the change at most once, or nothing if the
+  change was undone meanwhile;
 - a reader that opens the index at any moment of an edit sees exactly one version, and one opened before the edit
   keeps seeing its version after it;
 - an edit's writes follow the change, not the corpus;
@@ -85,6 +86,13 @@ def test_a_crash_before_every_write_of_an_edit_leaves_the_old_or_the_new_version
             break
         state = "old" if holds(folder, TEXTS) else "new"
         assert state == "old" or holds(folder, CHANGED), f"{crash.where}: the reader sees neither version"
+        if state == "old":  # the change is undone before the next start: it must find the old version, for free
+            shutil.copytree(folder, tmp_path / f"undone-{nth}")
+            with persistlab.metered() as undone:
+                start(tmp_path / f"undone-{nth}", TEXTS)
+            assert undone.texts == 0 and holds(tmp_path / f"undone-{nth}", TEXTS), f"{crash.where}: undoing it broke it"
+            start(tmp_path / f"undone-{nth}", {**TEXTS, "y.md": "Another jar."})  # the next version must hold them all
+            assert holds(tmp_path / f"undone-{nth}", {**TEXTS, "y.md": "Another jar."}), f"{crash.where}: lost chunks"
         with persistlab.metered() as next_start:
             start(folder, CHANGED)
         assert holds(folder, CHANGED), f"{crash.where}: the next start did not finish the change"
