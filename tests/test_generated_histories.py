@@ -7,6 +7,8 @@ system, which crash_at_write does not reach) and exercise 03's reference, in the
 (test_taught_recipes_history, test_recipes), each run from a fresh namespace per step. Each recipe runs three times: with every rule but two, then with each of those two (the copy of a
 document's text under a new id; an empty document) among the rules that change documents, on documents without
 metadata (so that alike texts have alike hashes, as in the exercises' documents).
+Lesson 11's recipe updates one Chroma collection in place: its crash points include each of Chroma's write calls
+(``crash_at_write(..., chroma_calls=True)``), and its reader checks the live version through its metadata filters.
 The CI profile (``conftest.py``) runs a few fixed histories; ``HYPOTHESIS_PROFILE=long pytest -s`` runs 10,000 per
 test and prints how many histories and steps ran.
 """
