@@ -19,7 +19,8 @@ For each recipe and size the corpus is built once (not timed) in OUT/<recipe>-<n
 lesson's recipe now (one Chroma collection, versions in chunk metadata), ``lesson07`` lesson 07's recipe (JSON stores:
 its persist rewrites the whole store at every change). Vectors have ``--dimensions`` numbers, and
 ``--dimensions-over-50000`` at larger sizes (the simulator's ``dimensions=``), which the table says.
-Prints a Markdown table; not a test.
+Prints a Markdown table; not a test. Measured once: ``old`` cannot restart at 100,000 documents (its
+``get_nodes(node_ids=None)`` raises Chroma's ``too many SQL variables``), which stops the run there.
 """
 
 from __future__ import annotations
