@@ -74,7 +74,8 @@ class Subject:
     update: Callable[..., None]
     """``update(documents, folder, splitter, embed_model, new_settings)``: bring the folder up to date."""
     load: Callable[[Path, Any, Any], Any]
-    """``load(folder, splitter, embed_model)``: the index a restarted reader opens."""
+    """``load(folder, splitter, embed_model)``: the index a restarted reader opens, or ``(index, filters)`` for a
+    reader that sees one version of a store through metadata filters."""
     hashes: Callable[[Path, Any, Any], Any]
     """Where the recipe keeps document hashes (``check_consistent``'s ``hashes=``)."""
     settings_change: str
@@ -87,6 +88,9 @@ class Subject:
     """The rules a history may use (default :data:`EVERYDAY`)."""
     file_names: bool | None = None
     """Whether documents carry ``metadata={"file_name": id}`` (which is in their hash); None: each history draws it."""
+    chroma_calls: bool = False
+    """Whether Chroma's own write calls are crash points too (``crash_at_write(..., chroma_calls=True)``): for a
+    recipe that updates a Chroma collection in place."""
 
     def __post_init__(self) -> None:
         self.rules = self.rules or EVERYDAY
@@ -129,8 +133,8 @@ class Histories(RuleBasedStateMachine):
         ]
 
     def chunks(self, texts: dict[str, str], since: dict[str, str]) -> int:
-        """Chunks of the documents in ``texts`` that are new or changed since ``since``."""
-        changed = {doc_id: text for doc_id, text in texts.items() if since.get(doc_id) != text}
+        """Chunks of the documents in ``texts`` that are new or changed since ``since`` (one with no text has none)."""
+        changed = {doc_id: text for doc_id, text in texts.items() if since.get(doc_id) != text and text.strip()}
         return sum(len(self.splitter.get_nodes_from_documents([d])) for d in self.documents(changed))
 
     def sentence(self, words: tuple[str, str]) -> str:
@@ -153,27 +157,29 @@ class Histories(RuleBasedStateMachine):
         """One update with the current documents; checks it paid ``expected`` texts (default: the changes)."""
         if expected is None:
             expected = self.chunks(self.texts, self.held.get(self.setting, {}))
-        with persistlab.metered() as usage, crash_at_write(10**9, self.folder) as counting:
+        with persistlab.metered() as usage, crash_at_write(10**9, self.folder, self.subject.chroma_calls) as counting:
             self.subject.update(self.documents(), self.folder, self.splitter, model or self.model, new_settings)
         self.writes = len(counting.writes)
         assert usage.texts == expected, f"{self.where()}: the update embedded {usage.texts} texts, expected {expected}"
         self.held[self.setting] = dict(self.texts)
         return usage.texts
 
-    def reader(self) -> Any:
+    def reader(self) -> tuple[Any, Any]:
+        """The index a restarted reader opens, and the metadata filters it queries with (None: the whole store)."""
         with persistlab.metered() as loading:
-            index = self.subject.load(self.folder, self.splitter, self.model)
+            opened = self.subject.load(self.folder, self.splitter, self.model)
         assert loading.requests == 0, f"{self.where()}: loading made {loading.requests} embedding requests"
-        return index
+        return opened if isinstance(opened, tuple) else (opened, None)
 
     def holds(self, texts: dict[str, str]) -> bool:
-        index = self.reader()
+        index, filters = self.reader()
         try:
             check_consistent(
                 index,
                 self.documents(texts),
                 splitter=self.splitter,
                 hashes=self.subject.hashes(self.folder, self.splitter, self.model),
+                filters=filters,
             )
         except AssertionError:
             return False
@@ -280,7 +286,7 @@ class Histories(RuleBasedStateMachine):
         self.texts[doc_id] = f"{self.texts[doc_id]} {self.sentence(words)}".strip()
 
         def attempt() -> None:
-            with crash_at_write(k, self.folder) as crash:
+            with crash_at_write(k, self.folder, self.subject.chroma_calls) as crash:
                 try:
                     self.subject.update(self.documents(), self.folder, self.splitter, self.model, False)
                 except InjectedCrash:
@@ -337,18 +343,19 @@ class Histories(RuleBasedStateMachine):
         if not self.held:
             return  # before the first build
         STATS["steps"] += 1
-        index = self.reader()
+        index, filters = self.reader()
         try:
             check_consistent(
                 index,
                 self.documents(),
                 splitter=self.splitter,
                 hashes=self.subject.hashes(self.folder, self.splitter, self.model),
+                filters=filters,
             )
         except AssertionError as error:
             raise AssertionError(f"{self.where()}: {error}") from error
         if self.probe:
-            hits = index.as_retriever(similarity_top_k=5).retrieve(self.probe)
+            hits = index.as_retriever(similarity_top_k=5, filters=filters).retrieve(self.probe)
             found = [hit.node.ref_doc_id for hit in hits if self.probe in hit.node.get_content()]
             assert found, f"{self.where()}: retrieval for {self.probe!r} found {[h.node.ref_doc_id for h in hits]}"
             assert all(self.probe in self.texts.get(doc_id or "", "") for doc_id in found), (

@@ -1,30 +1,29 @@
-"""Lesson 11's ``start_index`` (its cells tagged ``recipe``) survives the scripted history, a crash at every write
-of every step, an embedding failure mid-sync, damaged folders and changed settings.
+"""Lesson 11's ``start_index`` (its cells tagged ``recipe``): one Chroma collection updated in place, each chunk
+tagged with the version that added it and the version that retired it, ``CURRENT`` naming the live version.
 
-After every step a reader's view of the live version (``open_live_index``) must be consistent
-(:func:`persistlab.grading.consistency.check_consistent`) and hold exactly the old or the new documents; the meter must
-show exactly what the step should cost; a refusal must cost nothing and change no file.
+- a crash before every write of an edit (files inside the folder, and each of Chroma's public write calls) leaves
+  the old or the new version live, whole, and the next start pays for the change at most once, or nothing if the
+  change was undone meanwhile;
+- a reader that opens the index at any moment of an edit sees exactly one version, and one opened before the edit
+  keeps seeing its version after it;
+- an edit's writes follow the change, not the corpus;
+- damaged folders and changed settings are refused at no cost; a change made on purpose builds beside the live
+  collection, which stays for a rollback.
+
+The generated histories (test_generated_histories.py) drive the same recipe through every rule.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from histories import (
-    FIRST_SPLITTER,
-    CrashRecipe,
-    Recipe,
-    chunks,
-    commits_at,
-    crash_at_every_write,
-    documents_from,
-    run_history,
-    script,
-)
-from llama_index.core import Settings
+from chromadb.api.models.Collection import Collection
+from llama_index.core import Document, Settings
 from llama_index.core.node_parser import SentenceSplitter
 from notebook_recipes import recipes
 
@@ -32,159 +31,184 @@ import persistlab
 from persistlab.grading import tree_digest
 from persistlab.grading.consistency import check_consistent
 from persistlab.grading.crashpoints import InjectedCrash, crash_at_write
-from persistlab.simulator import faults
 
 LESSON = Path(__file__).resolve().parents[1] / "lessons" / "11_production_startup.ipynb"
-MAX_WRITES = 40  # far more than one start-up makes; the test checks that the last crash point did not fire
-
+SPLITTER = SentenceSplitter(chunk_size=64, chunk_overlap=0)
+TEXTS = {f"doc{i}.md": f"Jar {i} on shelf {i % 3} holds salt, brine and sugar, sealed in week {i}." for i in range(6)}
+CHANGED = {
+    **{k: v for k, v in TEXTS.items() if k != "doc2.md"},
+    "doc1.md": TEXTS["doc1.md"] + " Edited.",
+    "x.md": "New.",
+}
+MAX_WRITES = 40
 
 pytestmark = pytest.mark.usefixtures("small_vectors")
 
 
-def restart() -> dict:
-    """The lesson's recipes in a fresh namespace: nothing survives from the last "process" but the files."""
-    return recipes(LESSON)
+def documents(texts: dict[str, str]) -> list[Document]:
+    return [Document(id_=doc_id, text=text) for doc_id, text in sorted(texts.items())]
 
 
-def start(folder: Path, documents: list, splitter: object, **options: object) -> None:
-    restart()["start_index"](documents, folder, Settings.embed_model, splitter, **options)
+def start(folder: Path, texts: dict[str, str], model: Any = None, **options: Any) -> None:
+    """One start in a "new process": the recipe from a fresh namespace; only the folder carries state."""
+    recipes(LESSON)["start_index"](documents(texts), folder, model or Settings.embed_model, SPLITTER, **options)
 
 
-def holds(folder: Path, documents: list, splitter: object) -> bool:
-    """Whether a reader of ``folder``'s live version finds a consistent index of exactly ``documents``."""
+def holds(folder: Path, texts: dict[str, str], model: Any = None) -> bool:
     with persistlab.metered() as loading:
-        try:
-            index = restart()["open_live_index"](folder, Settings.embed_model, splitter)
-        except ValueError:  # SettingsMismatch: the live version was built with another splitter
-            return False
+        index, filters = recipes(LESSON)["open_live_index"](folder, model or Settings.embed_model, SPLITTER)
     assert loading.requests == 0, f"opening the live version made {loading.requests} embedding requests"
     try:
-        check_consistent(index, documents, splitter=splitter)
+        check_consistent(index, documents(texts), splitter=SPLITTER, hashes=None, filters=filters)
     except AssertionError:
         return False
     return True
 
 
-def test_start_index_survives_the_history(tmp_path: Path) -> None:
-    """Build, restart, two edits, an addition, a deletion, and a chunking change made on purpose."""
-    ns = restart()
-    recipe = Recipe(
-        "lesson 11 start_index",
-        lambda docs, folder, splitter: ns["start_index"](
-            docs, folder, Settings.embed_model, splitter, new_settings=True
-        ),
-        lambda folder, splitter: ns["open_live_index"](folder, Settings.embed_model, splitter),
-    )
-    assert run_history(recipe, tmp_path).passed[-1] == "change chunking"
+def chunks(texts: dict[str, str], since: dict[str, str]) -> int:
+    changed = [Document(id_=k, text=v) for k, v in texts.items() if since.get(k) != v]
+    return len(SPLITTER.get_nodes_from_documents(changed))
 
 
-def test_a_crash_at_every_write_of_every_step_leaves_the_old_or_the_new_index(tmp_path: Path) -> None:
-    recipe = CrashRecipe(
-        "start_index",
-        lambda docs, folder, splitter: start(folder, docs, splitter, new_settings=True),
-        lambda folder, docs, splitter: holds(folder, docs, splitter),
-        ordinary=lambda docs, folder, splitter: start(folder, docs, splitter),
-    )
-    outcomes = crash_at_every_write(recipe, tmp_path, MAX_WRITES)
-    changing = [s for s in script()[1:] if s.name != "restart, nothing changed"]
-    assert set(outcomes) == {s.name for s in changing}, f"a step that changes something wrote nothing: {outcomes}"
-    assert all(len(seen) >= 3 for seen in outcomes.values()), outcomes
-    # the commit is the os.replace of CURRENT: crashes up to it leave the old index; after it come only deletions
-    commits_at(outcomes, "renaming CURRENT.tmp")
-    assert any(state == "new" for seen in outcomes.values() for _, state in seen), "no crash came after a commit"
+def test_a_crash_before_every_write_of_an_edit_leaves_the_old_or_the_new_version(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    start(base, TEXTS)
+    seen = []
+    for nth in range(1, MAX_WRITES):
+        folder = tmp_path / f"crash-{nth}"
+        shutil.copytree(base, folder)
+        with crash_at_write(nth, folder, chroma_calls=True) as crash:
+            try:
+                start(folder, CHANGED)
+            except InjectedCrash:
+                pass
+        if not crash.fired:
+            break
+        state = "old" if holds(folder, TEXTS) else "new"
+        assert state == "old" or holds(folder, CHANGED), f"{crash.where}: the reader sees neither version"
+        if state == "old":  # the change is undone before the next start: it must find the old version, for free
+            shutil.copytree(folder, tmp_path / f"undone-{nth}")
+            with persistlab.metered() as undone:
+                start(tmp_path / f"undone-{nth}", TEXTS)
+            assert undone.texts == 0 and holds(tmp_path / f"undone-{nth}", TEXTS), f"{crash.where}: undoing it broke it"
+            start(tmp_path / f"undone-{nth}", {**TEXTS, "y.md": "Another jar."})  # the next version must hold them all
+            assert holds(tmp_path / f"undone-{nth}", {**TEXTS, "y.md": "Another jar."}), f"{crash.where}: lost chunks"
+        with persistlab.metered() as next_start:
+            start(folder, CHANGED)
+        assert holds(folder, CHANGED), f"{crash.where}: the next start did not finish the change"
+        assert next_start.texts == (chunks(CHANGED, TEXTS) if state == "old" else 0), (crash.where, next_start.texts)
+        seen.append((crash.writes[nth - 1], state))
+    assert not crash.fired, f"more than {MAX_WRITES} writes"
+    writes = [where for where, _ in seen]
+    assert {"Chroma add", "Chroma update", "Chroma delete", "renaming CURRENT.tmp"} <= set(writes), writes
+    commit = writes.index("renaming CURRENT.tmp")
+    assert [state for _, state in seen] == ["old"] * (commit + 1) + ["new"] * (len(seen) - commit - 1), seen
 
 
-def test_an_embedding_failure_mid_sync_keeps_the_old_version_and_the_next_start_pays_only_the_changes(
-    tmp_path: Path,
-) -> None:
-    steps = script()
-    texts = steps[0].texts
-    start(tmp_path, documents_from(texts), FIRST_SPLITTER)
-    grown = documents_from({**texts, "a.md": texts["salt.md"] + " Anchovies.", "b.md": texts["sugar.md"] + " Figs."})
-    flaky = persistlab.embedding_model(dimensions=64, max_retries=1)
-    with faults.inject("server_error", after=2) as outage, persistlab.metered() as failed:
-        with pytest.raises(Exception, match="500"):
-            restart()["start_index"](grown, tmp_path, flaky, FIRST_SPLITTER)
-    assert outage.injected and failed.texts == chunks(grown[:1], FIRST_SPLITTER), (outage.injected, failed.texts)
-    assert holds(tmp_path, documents_from(texts), FIRST_SPLITTER), "the failed start changed the live version"
-    with persistlab.metered() as redo:
-        start(tmp_path, grown, FIRST_SPLITTER)
-    assert redo.texts == chunks(grown[:2], FIRST_SPLITTER), redo.texts
-    assert holds(tmp_path, grown, FIRST_SPLITTER)
+@pytest.fixture
+def before_each_chroma_write(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[str], None]], None]:
+    """Call ``look(name)`` before each of Chroma's public write calls."""
+
+    def install(look: Callable[[str], None]) -> None:
+        for name in ("add", "update", "upsert", "delete"):
+            original = getattr(Collection, name)
+
+            def call(self: Any, *args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
+                look(_name)
+                return _original(self, *args, **kwargs)
+
+            monkeypatch.setattr(Collection, name, call)
+
+    return install
+
+
+def test_a_reader_during_an_edit_sees_exactly_one_version(tmp_path: Path, before_each_chroma_write: Any) -> None:
+    start(tmp_path, TEXTS)
+    early, filters = recipes(LESSON)["open_live_index"](tmp_path, Settings.embed_model, SPLITTER)
+    versions: list[str] = []
+
+    def look(name: str) -> None:
+        versions.append("old" if holds(tmp_path, TEXTS) else "new" if holds(tmp_path, CHANGED) else f"a mix ({name})")
+
+    before_each_chroma_write(look)
+    start(tmp_path, CHANGED)
+    assert set(versions) <= {"old", "new"}, versions
+    assert versions[0] == "old" and versions[-1] == "new" and len(versions) >= 4, versions  # the purge comes last
+    assert holds(tmp_path, CHANGED)
+    check_consistent(early, documents(TEXTS), splitter=SPLITTER, hashes=None, filters=filters)
+    hits = early.as_retriever(similarity_top_k=10, filters=filters).retrieve("Jar 2 holds salt")
+    assert {hit.node.ref_doc_id for hit in hits} == set(TEXTS), "a reader opened before the edit saw it"
+
+
+@pytest.mark.parametrize("size", [20, 200])
+def test_an_edit_writes_the_changed_chunks_only(tmp_path: Path, size: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ids each of Chroma's write calls names (add, update; a delete by filter names none) follow the change."""
+    texts = {f"doc{i}.md": f"Record {i}: jar {i % 7} on shelf {i % 5}, week {i}." for i in range(size)}
+    start(tmp_path, texts)
+    written: list[int] = []
+    for name in ("add", "update"):
+        counted = getattr(Collection, name)
+
+        def call(self: Any, *args: Any, _counted: Any = counted, **kwargs: Any) -> Any:
+            written.append(len(kwargs.get("ids") or args[0]))
+            return _counted(self, *args, **kwargs)
+
+        monkeypatch.setattr(Collection, name, call)
+    with persistlab.metered() as paid:
+        start(tmp_path, {**texts, "doc3.md": texts["doc3.md"] + " Edited."})
+    assert paid.texts == 1 and written == [1, 1], (paid.texts, written)
 
 
 def files(folder: Path) -> dict[str, str]:
-    """``tree_digest`` without Chroma's own database, which Chroma writes to whenever a client opens it."""
+    """``tree_digest`` without Chroma's database, which Chroma writes to whenever a client opens it."""
     return {path: digest for path, digest in tree_digest(folder).items() if "/chroma/" not in f"/{path}"}
 
 
-def damages(folder: Path) -> dict[str, Path]:
-    """Copies of ``folder`` damaged in the ways lesson 11 refuses."""
+def damages(folder: Path) -> Iterator[tuple[str, Path]]:
+    def copy(name: str) -> Path:
+        shutil.copytree(folder, folder.parent / name)
+        return folder.parent / name
 
-    def copy(name: str) -> tuple[Path, Path]:
-        target = folder.parent / name
-        shutil.copytree(folder, target)
-        return target, target / "versions" / (target / "CURRENT").read_text().strip()
-
-    out = {}
-    target, live = copy("lost-version")
-    shutil.rmtree(live)
-    out["CURRENT names a missing version"] = target
-    target, live = copy("lost-docstore")
-    (live / "index" / "docstore.json").unlink()
-    out["the live version lost its docstore"] = target
-    target, live = copy("cut-manifest")
-    (live / "manifest.json").write_text((live / "manifest.json").read_text()[:20])
-    out["the manifest is cut in half"] = target
-    target, live = copy("cut-docstore")
-    (live / "index" / "docstore.json").write_text((live / "index" / "docstore.json").read_text()[:50])
-    out["the docstore is cut in half"] = target
+    target = copy("lost-collection")
+    (target / "CURRENT").write_text(json.dumps({"collection": "c000009", "version": 1}))
+    yield "CURRENT names a missing collection", target
+    target = copy("cut-pointer")
+    (target / "CURRENT").write_text((target / "CURRENT").read_text()[:10])
+    yield "CURRENT is cut in half", target
+    target = copy("lost-chroma")
+    shutil.rmtree(target / "chroma")
+    yield "the Chroma database is gone", target
     target = folder.parent / "plain"
-    restart()["open_live_index"](folder, Settings.embed_model, FIRST_SPLITTER).storage_context.persist(str(target))
-    out["files but no CURRENT"] = target
-    return out
+    target.mkdir()
+    (target / "docstore.json").write_text("{}")
+    yield "files but no CURRENT", target
 
 
 def test_damaged_folders_and_changed_settings_are_refused_at_no_cost_and_a_change_made_on_purpose_builds_beside(
     tmp_path: Path,
 ) -> None:
-    ns = restart()
-    documents = documents_from(script()[0].texts)
     folder = tmp_path / "index"
-    start(folder, documents, FIRST_SPLITTER)
-    for what, damaged in damages(folder).items():
+    start(folder, TEXTS)
+    for what, damaged in damages(folder):
         before = files(damaged)
         with persistlab.metered() as paid, pytest.raises(RuntimeError) as refused:
-            start(damaged, documents, FIRST_SPLITTER)
+            start(damaged, TEXTS)
         assert type(refused.value).__name__ == "DamagedIndex", (what, refused.value)
-        assert str(damaged) in str(refused.value) and "move the folder away" in str(refused.value), (
-            what,
-            refused.value,
-        )
+        assert "move the folder away" in str(refused.value), (what, refused.value)
         assert paid.requests == 0 and files(damaged) == before, f"{what}: the refusal cost or changed something"
+        assert not (damaged / "chroma").exists() or what != "the Chroma database is gone", "it made a new database"
 
-    changes = {
-        "another model": (persistlab.embedding_model("text-embedding-3-large", dimensions=64), FIRST_SPLITTER),
-        "another dimension": (persistlab.embedding_model(dimensions=128), FIRST_SPLITTER),
-        "another chunking": (Settings.embed_model, SentenceSplitter(chunk_size=64, chunk_overlap=10)),
-    }
+    bigger = persistlab.embedding_model(dimensions=128)
     before = files(folder)
-    for what, (model, splitter) in changes.items():
-        with persistlab.metered() as paid, pytest.raises(ValueError, match="new_settings=True") as refused:
-            restart()["start_index"](documents, folder, model, splitter)
-        assert type(refused.value).__name__ == "SettingsMismatch", (what, refused.value)
-        assert str(folder) in str(refused.value) and paid.requests == 0, (what, refused.value)
+    with persistlab.metered() as paid, pytest.raises(ValueError, match="new_settings=True") as refused:
+        start(folder, TEXTS, bigger)
+    assert type(refused.value).__name__ == "SettingsMismatch" and paid.requests == 0, refused.value
     assert files(folder) == before, "a refused start-up changed the folder"
-
-    model, splitter = changes["another dimension"]
-    with crash_at_write(3, folder) as crash, pytest.raises(InjectedCrash):
-        restart()["start_index"](documents, folder, model, splitter, new_settings=True)
-    assert crash.fired and holds(folder, documents, FIRST_SPLITTER), "a crashed rebuild took the old index away"
+    with crash_at_write(3, folder, chroma_calls=True) as crash, pytest.raises(InjectedCrash):
+        start(folder, TEXTS, bigger, new_settings=True)
+    assert crash.fired and holds(folder, TEXTS), "a crashed rebuild took the old index away"
     with persistlab.metered() as paid:
-        restart()["start_index"](documents, folder, model, splitter, new_settings=True)
-    assert paid.texts == chunks(documents, splitter)
-    index = restart()["open_live_index"](folder, model, splitter)
-    check_consistent(index, documents, splitter=splitter)
-    old = sorted((folder / "versions").iterdir())[0]
-    assert json.loads((old / "manifest.json").read_text())["dimension"] == 64, "the old version was not kept"
-    check_consistent(ns["open_version"](old, Settings.embed_model, FIRST_SPLITTER), documents, splitter=FIRST_SPLITTER)
+        start(folder, TEXTS, bigger, new_settings=True)
+    assert paid.texts == chunks(TEXTS, {}) and holds(folder, TEXTS, bigger)
+    (folder / "CURRENT").write_text(json.dumps({"collection": "c000001", "version": 1}))  # a rollback
+    assert holds(folder, TEXTS), "the collection of the old settings was not kept"

@@ -170,3 +170,23 @@ def test_a_pointer_written_in_place_is_caught(tmp_path: Path) -> None:
 def test_a_pointer_moved_into_place_with_os_replace_survives_every_crash(tmp_path: Path) -> None:
     crashes = every_crash_leaves_old_or_new(publish_with_replace, tmp_path)
     assert crashes >= 7, crashes  # the store files, CURRENT.tmp and the rename
+
+
+def test_chroma_calls_count_each_public_write_call_and_crash_before_it(tmp_path: Path) -> None:
+    import chromadb
+
+    from persistlab import stores
+
+    client = chromadb.PersistentClient(path=str(tmp_path / "chroma"), settings=stores.chroma_settings())
+    notes = client.create_collection("notes", embedding_function=None)
+    with crash_at_write(1, tmp_path) as ignored:
+        notes.add(ids=["a"], embeddings=[[1.0, 0.0]], documents=["a"])
+    assert not ignored.writes, "without chroma_calls, Chroma's native writes are not seen"
+    with crash_at_write(2, tmp_path, chroma_calls=True) as crash:
+        notes.upsert(ids=["b"], embeddings=[[0.0, 1.0]], documents=["b"])
+        with pytest.raises(InjectedCrash, match="before Chroma's update"):
+            notes.update(ids=["a"], metadatas=[{"retired": 2}])
+        with pytest.raises(InjectedCrash):  # the process is dead
+            client.delete_collection("notes")
+    assert crash.writes == ["Chroma upsert", "Chroma update"]
+    assert notes.get(ids=["a"], include=["metadatas"])["metadatas"] == [None], "the crashed update was made"

@@ -49,21 +49,24 @@ def _short(ids: Iterable[str], limit: int = 4) -> str:
     return f"{shown}, ... ({len(ids)} in all)" if len(ids) > limit else shown
 
 
-def _all_nodes(vector_store: Any) -> list[Any]:
-    """Every node a text-keeping store holds. PGVectorStore lists nodes only for ids or a filter: an empty
-    filter matches them all."""
+def _all_nodes(vector_store: Any, filters: MetadataFilters | None = None) -> list[Any]:
+    """Every node a text-keeping store holds (that ``filters`` match). PGVectorStore lists nodes only for ids or a
+    filter: an empty filter matches them all."""
+    if filters is not None:
+        return vector_store.get_nodes(node_ids=None, filters=filters)
     try:
         return vector_store.get_nodes(node_ids=None)
     except AssertionError:  # PGVectorStore: "Either node_ids or filters must be provided"
         return vector_store.get_nodes(node_ids=None, filters=MetadataFilters(filters=[]))
 
 
-def vector_ids(vector_store: Any) -> set[str] | None:
-    """The node ids a vector store holds a vector for, or None if the store cannot list them publicly."""
+def vector_ids(vector_store: Any, filters: MetadataFilters | None = None) -> set[str] | None:
+    """The node ids a vector store holds a vector for (that ``filters`` match, in a text-keeping store), or None if
+    the store cannot list them publicly."""
     if isinstance(vector_store, SimpleVectorStore):
         return set(vector_store.data.embedding_dict)
     if getattr(vector_store, "stores_text", False):
-        return {node.node_id for node in _all_nodes(vector_store)}
+        return {node.node_id for node in _all_nodes(vector_store, filters)}
     return None  # e.g. FaissVectorStore, FaissMapVectorStore: only a count (client.ntotal)
 
 
@@ -72,15 +75,16 @@ def _vector_count(vector_store: Any) -> int | None:
     return getattr(client, "ntotal", None)
 
 
-def stored_nodes(index: VectorStoreIndex) -> dict[str, Any]:
-    """``{node id: node}`` of every chunk the index holds (from its docstore, or a text-keeping vector store)."""
+def stored_nodes(index: VectorStoreIndex, filters: MetadataFilters | None = None) -> dict[str, Any]:
+    """``{node id: node}`` of every chunk the index holds (from its docstore, or a text-keeping vector store, where
+    ``filters`` chooses the chunks of one version)."""
     if index.vector_store.stores_text:
-        return {node.node_id: node for node in _all_nodes(index.vector_store)}
+        return {node.node_id: node for node in _all_nodes(index.vector_store, filters)}
     docstore = index.docstore
     return {node_id: docstore.get_node(node_id) for node_id in index.index_struct.nodes_dict.values()}
 
 
-def _check_stores_agree(index: VectorStoreIndex) -> set[str]:
+def _check_stores_agree(index: VectorStoreIndex, filters: MetadataFilters | None) -> set[str]:
     store = index.vector_store
     in_docstore = set(index.docstore.docs)
     if store.stores_text:
@@ -89,7 +93,7 @@ def _check_stores_agree(index: VectorStoreIndex) -> set[str]:
             f"the index struct lists node ids {_short(in_struct)}, but its vector store keeps the text and "
             "the index should list none"
         )
-        ids = vector_ids(store) or set()
+        ids = vector_ids(store, filters) or set()
         extra = in_docstore - ids
         assert not extra, f"the docstore holds nodes {_short(extra)} that the vector store does not"
         return ids
@@ -143,11 +147,13 @@ def _check_documents(nodes: dict[str, Any], documents: Sequence[Document], split
         held[node.ref_doc_id].append(node.get_content())
     gone = set(held) - set(current)
     assert not gone, f"the index still holds chunks of documents that no longer exist: {_short(gone)}"
-    made = {
+    made = {  # a document with no text (SentenceSplitter makes one empty chunk of it) is indexed as nothing
         doc_id: sorted(node.get_content() for node in splitter.get_nodes_from_documents([document]))
+        if document.text.strip()
+        else []
         for doc_id, document in current.items()
     }
-    missing = {doc_id for doc_id, texts in made.items() if texts} - set(held)  # an empty text makes no chunk
+    missing = {doc_id for doc_id, texts in made.items() if texts} - set(held)
     assert not missing, f"the index holds no chunk of documents {_short(missing)}"
     for doc_id, expected in sorted(made.items()):
         found = sorted(held[doc_id])
@@ -183,6 +189,7 @@ def check_consistent(
     *,
     splitter: NodeParser | None = None,
     hashes: BaseDocumentStore | str | None = INDEX_DOCSTORE,
+    filters: MetadataFilters | None = None,
 ) -> None:
     """Raise AssertionError naming what disagrees, unless ``index`` is a consistent persisted index.
 
@@ -191,9 +198,11 @@ def check_consistent(
     be given to compare chunks with the current texts). ``hashes`` says where the documents' hashes are kept:
     ``"index"`` (the index's docstore, as ``refresh_ref_docs`` needs), another docstore (an ingestion
     pipeline's), or None when the caller cannot see them (it then checks reruns by counting embeddings).
+    ``filters`` (text-keeping stores) are the metadata filters a reader queries with: the index is the chunks they
+    match, as when one collection holds several versions and each reader sees one.
     """
-    _check_stores_agree(index)
-    nodes = stored_nodes(index)
+    _check_stores_agree(index, filters)
+    nodes = stored_nodes(index, filters)
     _check_ref_doc_info(index, nodes)
     if documents is None:
         return

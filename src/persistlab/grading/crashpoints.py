@@ -21,7 +21,11 @@ without the crash firing::
 
 Writes that bypass Python's file objects are not seen: ``os.open``/``os.write`` on a descriptor, and the files
 of a database engine written from native code (Chroma's SQLite and HNSW files). Their folder still counts once
-it is copied, renamed or removed.
+it is copied, renamed or removed. ``chroma_calls=True`` counts Chroma's own writes at the granularity of its public
+calls: each ``Collection.add`` / ``upsert`` / ``update`` / ``delete`` and ``create_collection`` /
+``delete_collection`` of any client is one write, and the ``nth`` raises before Chroma is called (a crash just after
+a call is the crash before the next write). It assumes what Chroma does not let a test check: that each call
+is all or nothing (one SQLite transaction).
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from typing import Any
 __all__ = ["InjectedCrash", "WriteCrash", "crash_at_write"]
 
 WRITE_MODES = frozenset("wax+")
+CHROMA_COLLECTION_WRITES = ("add", "upsert", "update", "delete")
+CHROMA_CLIENT_WRITES = ("create_collection", "delete_collection")
 
 
 class InjectedCrash(OSError):
@@ -135,8 +141,9 @@ class _CountedFile:
 
 
 @contextlib.contextmanager
-def crash_at_write(nth: int, under: Path) -> Iterator[WriteCrash]:
-    """Make the ``nth`` write, rename or delete inside ``under`` fail (see the module docstring)."""
+def crash_at_write(nth: int, under: Path, chroma_calls: bool = False) -> Iterator[WriteCrash]:
+    """Make the ``nth`` write, rename or delete inside ``under`` (and Chroma call, with ``chroma_calls``) fail (see
+    the module docstring)."""
     real_open = builtins.open
     real = {name: getattr(os, name) for name in ("rename", "replace", "unlink", "remove")}
     real_rmtree, real_copytree = shutil.rmtree, shutil.copytree
@@ -224,6 +231,8 @@ def crash_at_write(nth: int, under: Path) -> Iterator[WriteCrash]:
         (shutil, "rmtree"): rmtree,
         (shutil, "copytree"): copytree,
     }
+    if chroma_calls:
+        patched.update(_chroma_writes(harness))
     rmtree.avoids_symlink_attacks = shutil.rmtree.avoids_symlink_attacks  # type: ignore[attr-defined]  # rmtree's public flag
     originals = {key: getattr(*key) for key in patched}
     for (module, name), function in patched.items():
@@ -233,3 +242,23 @@ def crash_at_write(nth: int, under: Path) -> Iterator[WriteCrash]:
     finally:
         for (module, name), function in originals.items():
             setattr(module, name, function)
+
+
+def _chroma_writes(harness: _Harness) -> dict[tuple[Any, str], Any]:
+    """Chroma's public write calls, each counted as one write that crashes before it is made."""
+    from chromadb.api.client import Client
+    from chromadb.api.models.Collection import Collection
+
+    def counted(kind: Any, name: str) -> Callable[..., Any]:
+        original = getattr(kind, name)
+
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            if harness.count(f"Chroma {name}"):
+                raise harness.died(f"before Chroma's {name}")
+            return original(self, *args, **kwargs)
+
+        return call
+
+    return {(Collection, name): counted(Collection, name) for name in CHROMA_COLLECTION_WRITES} | {
+        (Client, name): counted(Client, name) for name in CHROMA_CLIENT_WRITES
+    }
