@@ -41,6 +41,7 @@ import persistlab
 from persistlab.grading import digest_outside_chroma
 from persistlab.grading.consistency import check_consistent
 from persistlab.grading.crashpoints import InjectedCrash, crash_at_write
+from persistlab.grading.documents import count_chunks
 from persistlab.simulator import faults
 
 SPLITTERS = (SentenceSplitter(chunk_size=64, chunk_overlap=0), SentenceSplitter(chunk_size=128, chunk_overlap=0))
@@ -131,7 +132,7 @@ class Histories(RuleBasedStateMachine):
     def chunks(self, texts: dict[str, str], since: dict[str, str]) -> int:
         """Chunks of the documents in ``texts`` that are new or changed since ``since``."""
         changed = {doc_id: text for doc_id, text in texts.items() if since.get(doc_id) != text}
-        return sum(len(self.splitter.get_nodes_from_documents([d])) for d in self.documents(changed))
+        return count_chunks(self.documents(changed), self.splitter)  # an empty text's chunk is never embedded
 
     def sentence(self, words: tuple[str, str]) -> str:
         n = next(self.ids)
