@@ -36,6 +36,7 @@ from hypothesis.stateful import (
 )
 from llama_index.core import Document
 from llama_index.core.node_parser import SentenceSplitter
+from llama_index.core.schema import MetadataMode
 
 import persistlab
 from persistlab.grading import digest_outside_chroma
@@ -140,7 +141,9 @@ class Histories(RuleBasedStateMachine):
 
     def sentence(self, words: tuple[str, str]) -> str:
         n = next(self.ids)
-        self.probe = f"Tally q{n}z{n}: {words[0]}, {words[1]}, q{n}z{n} again."  # rare tokens: retrieval finds it
+        self.probe = (
+            f"Tally q{n}z{n}: {words[0]}, {words[1]}, q{n}z{n} again."  # rare tokens: a chunk holding it stands out
+        )
         return self.probe
 
     def new_id(self) -> str:
@@ -368,7 +371,12 @@ class Histories(RuleBasedStateMachine):
         except AssertionError as error:
             raise AssertionError(f"{self.where()}: {error}") from error
         if self.probe:
-            hits = index.as_retriever(similarity_top_k=5).retrieve(self.probe)
+            # Asked with the whole text of the chunk holding the probe, as embedded: a sentence alone may rank below
+            # other documents' chunks (64-number vectors; it is a few words of a long chunk), which says nothing of
+            # the recipe, while this finds the chunk only if its vector is that of its current text.
+            holder = self.documents({d: t for d, t in self.texts.items() if self.probe in t})[0]
+            chunk = next(n for n in self.splitter.get_nodes_from_documents([holder]) if self.probe in n.get_content())
+            hits = index.as_retriever(similarity_top_k=5).retrieve(chunk.get_content(metadata_mode=MetadataMode.EMBED))
             found = [hit.node.ref_doc_id for hit in hits if self.probe in hit.node.get_content()]
             assert found, f"{self.where()}: retrieval for {self.probe!r} found {[h.node.ref_doc_id for h in hits]}"
             assert all(self.probe in self.texts.get(doc_id or "", "") for doc_id in found), (
