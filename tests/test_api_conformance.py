@@ -309,6 +309,8 @@ def test_the_messages_say_what_was_wrong(http) -> None:
     assert "maximum context length is 8192 tokens, however you requested 9000 tokens" in too_long["error"]["message"]
     total = http.post("/embeddings", json={"model": "text-embedding-3-small", "input": [EDGE] * 37}).json()
     assert total["error"]["message"] == f"Requested {37 * MAX_INPUT_TOKENS} tokens, max 300000 tokens per request"
+    empty = http.post("/embeddings", json={"model": "text-embedding-3-small", "input": ["salt", ""]}).json()
+    assert empty["error"]["message"].startswith("'$.input' is invalid.")  # an empty document's one chunk, sent as is
     unknown = http.post("/embeddings", json={"model": "text-embedding-4", "input": "x"}).json()
     assert unknown["error"]["message"] == "The model `text-embedding-4` does not exist or you do not have access to it."
 

@@ -29,7 +29,6 @@ import pytest
 from helpers import REPO
 
 OTHER_BRANCHES: set[tuple[str, str]] = {
-    ("07", "names"),
     ("11", "names"),
     ("11", "imports"),
     ("11", "limits"),

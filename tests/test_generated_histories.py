@@ -1,12 +1,14 @@
 """The update recipes the course teaches, driven through generated histories (tests/generated.py).
 
-Recipes: lesson 07's ``sync_folder`` and lesson 11's ``start_index`` (their cells tagged ``recipe``), the
-reference solutions of exercises 04 (``ingest``) and 06 (``start_index``), and, with every rule but those that
-make documents alike, lesson 05's two persist recipes, lesson 09's versioned publishing (on an in-memory file
-system, which crash_at_write does not reach) and exercise 03's reference, in the course's update rule
-(test_taught_recipes_history, test_recipes), each run from a fresh namespace per step. Each recipe runs three times: with every rule but two, then with each of those two (the copy of a
-document's text under a new id; an empty document) among the rules that change documents, on documents without
-metadata (so that alike texts have alike hashes, as in the exercises' documents).
+Recipes: lesson 07's ``sync_folder``, lesson 08's ``sync_chroma_index``, lesson 10's ``build_into_chroma`` and
+lesson 11's ``start_index`` (their cells tagged ``recipe``), the reference solutions of exercises 04 (``ingest``) and
+06 (``start_index``), and, with every rule but those that make documents alike, lesson 05's two persist recipes,
+lesson 09's versioned publishing (on an in-memory file system, which crash_at_write does not reach) and exercise
+03's reference, in the course's update rule (test_taught_recipes_history, test_recipes), each run from a fresh
+namespace per step. Each recipe runs three times: with every rule but two, then with each of those two (the copy of
+a document's text under a new id; an empty document) among the rules that change documents, on documents without
+metadata (so that alike texts have alike hashes, as in the exercises' documents). Lessons 08 and 10 write to Chroma
+as they go: a failed run is completed by the next (``Subject.atomic``); lesson 10's build never removes a document.
 Lesson 11's recipe updates one Chroma collection in place: its crash points include each of Chroma's write calls
 (``crash_at_write(..., chroma_calls=True)``), and its reader checks the live version through its metadata filters.
 The CI profile (``conftest.py``) runs a few fixed histories; ``HYPOTHESIS_PROFILE=long pytest -s`` runs 10,000 per
@@ -21,20 +23,26 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import chromadb
 import openai
 import pytest
-from generated import EMPTY_DOCUMENTS, IDENTICAL_TEXTS, STATS, Subject, run
+from generated import EMPTY_DOCUMENTS, EVERYDAY, IDENTICAL_TEXTS, STATS, Subject, run
 from histories import Recipe
-from llama_index.core import Settings
+from llama_index.core import Settings, VectorStoreIndex
+from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.storage.docstore import SimpleDocumentStore
+from llama_index.vector_stores.chroma import ChromaVectorStore
 from notebook_recipes import recipes, solution_recipes
 from test_recipes import lesson09_versions
 from test_taught_recipes_history import lesson05_atomic, lesson05_versions, solution03
 
 from persistlab.grading.consistency import INDEX_DOCSTORE
+from persistlab.stores import chroma_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON07 = ROOT / "lessons" / "07_sync_with_a_folder.ipynb"
+LESSON08 = ROOT / "lessons" / "08_vector_stores.ipynb"
+LESSON10 = ROOT / "lessons" / "10_when_embedding_fails.ipynb"
 LESSON11 = ROOT / "lessons" / "11_production_startup.ipynb"
 SOLUTIONS = ROOT / "solutions"
 
@@ -50,9 +58,69 @@ def lesson07(**options: Any) -> Subject:
     return Subject(
         "lesson 07 sync_folder",
         lambda docs, folder, splitter, model, new: recipes(LESSON07)["sync_folder"](docs, folder, splitter, model),
-        lambda folder, splitter, model: recipes(LESSON07)["open_index"](folder, splitter, model),
+        lambda folder, splitter, model: recipes(LESSON07)["open_synced_index"](folder, splitter, model),
         hashes,
         "beside",
+        **options,
+    )
+
+
+def lesson08(**options: Any) -> Subject:
+    """``sync_chroma_index`` embeds with ``Settings.embed_model`` and re-chunks the one index in place. Chroma takes
+    its writes at once and the docstore at ``persist()``: the next sync completes a failed one (not atomic)."""
+
+    def update(docs: list, folder: Path, splitter: Any, model: Any, new: bool) -> None:
+        with global_model(model):
+            recipes(LESSON08)["sync_chroma_index"](folder / "chroma", folder / "index", docs, splitter)
+
+    def load(folder: Path, splitter: Any, model: Any) -> Any:
+        with global_model(model):  # the index keeps the model it was made with, for its queries
+            return recipes(LESSON08)["open_chroma_index"](folder / "chroma", folder / "index", splitter)
+
+    return Subject(
+        "lesson 08 sync_chroma_index",
+        update,
+        load,
+        lambda *_: INDEX_DOCSTORE,
+        "in_place",
+        settings=(0, 1),
+        atomic=False,
+        **options,
+    )
+
+
+BUILD_ONLY = frozenset({"delete", "restore", "rename", "edit_and_crash_at_write"})
+"""Rules lesson 10's ``build_into_chroma`` is not for: it adds and replaces documents and never removes one (a build,
+not a sync); every write it makes is Chroma's, from native code, which ``crash_at_write`` cannot cut."""
+
+
+def lesson10(rules: frozenset[str] = EVERYDAY, **options: Any) -> Subject:
+    """``build_into_chroma`` chunks with ``SentenceSplitter(id_func=chunk_id)`` at the default size: the test gives
+    it the history's chunk size. It adds batch after batch to Chroma, so a failed build is completed by the next."""
+
+    def started(splitter: Any) -> dict:
+        ns = recipes(LESSON10)
+        ns["SentenceSplitter"] = partial(
+            SentenceSplitter, chunk_size=splitter.chunk_size, chunk_overlap=splitter.chunk_overlap
+        )
+        return ns
+
+    def collection(folder: Path) -> Any:
+        client = chromadb.PersistentClient(path=str(folder / "chroma"), settings=chroma_settings())
+        return client.get_or_create_collection("corpus", embedding_function=None)
+
+    return Subject(
+        "lesson 10 build_into_chroma",
+        lambda docs, folder, splitter, model, new: started(splitter)["build_into_chroma"](
+            docs, collection(folder), model
+        ),
+        lambda folder, splitter, model: VectorStoreIndex.from_vector_store(
+            ChromaVectorStore(chroma_collection=collection(folder)), embed_model=model
+        ),
+        lambda *_: None,
+        "none",
+        atomic=False,
+        rules=rules - BUILD_ONLY,
         **options,
     )
 
@@ -171,6 +239,8 @@ def report_counts() -> Iterator[None]:
     "make",
     [
         lesson07,
+        lesson08,
+        lesson10,
         lesson11,
         solution04,
         solution06,
@@ -181,6 +251,8 @@ def report_counts() -> Iterator[None]:
     ],
     ids=[
         "lesson07",
+        "lesson08",
+        "lesson10",
         "lesson11",
         "solution04",
         "solution06",
@@ -206,7 +278,9 @@ EMPTY = (
 
 
 @pytest.mark.parametrize(
-    "make", [lesson07, lesson11, solution04, solution06], ids=["lesson07", "lesson11", "solution04", "solution06"]
+    "make",
+    [lesson07, lesson08, lesson10, lesson11, solution04, solution06],
+    ids=["lesson07", "lesson08", "lesson10", "lesson11", "solution04", "solution06"],
 )
 def test_generated_histories_with_identical_texts(make, tmp_path: Path) -> None:
     """Issue 22's found item 1, fixed: before, the generator shrank it to build (doc1.md, doc3.md), copy(doc1.md ->
@@ -217,14 +291,25 @@ def test_generated_histories_with_identical_texts(make, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "make",
-    [lesson11, *(found(make, EMPTY, openai.BadRequestError) for make in (lesson07, solution04, solution06))],
+    [
+        lesson07,
+        lesson08,
+        lesson10,
+        lesson11,
+        solution04,
+        found(solution06, EMPTY, openai.BadRequestError),
+    ],
+    ids=["lesson07", "lesson08", "lesson10", "lesson11", "solution04", "solution06"],
 )
 def test_generated_histories_with_empty_documents(make, tmp_path: Path) -> None:
+    """Lessons 07, 08, 10 and 11 and exercise 04's reference leave out a document with nothing to embed (before: the
+    shrunk history in ``EMPTY``, in all four); exercise 06's reference still sends its empty chunk."""
     run(make(rules=EMPTY_DOCUMENTS, file_names=False), tmp_path)
 
 
 def test_check_consistent_expects_no_chunk_of_a_document_whose_text_makes_none() -> None:
-    """The generated histories hold empty documents: SentenceSplitter makes no chunk of one built into an index."""
+    """The generated histories hold empty documents: SentenceSplitter makes no chunk of a blank text and one chunk
+    of an empty text, which from_documents skips (the embeddings API refuses it): the index holds neither."""
     from llama_index.core import Document, VectorStoreIndex
     from llama_index.core.node_parser import SentenceSplitter
 
@@ -232,7 +317,11 @@ def test_check_consistent_expects_no_chunk_of_a_document_whose_text_makes_none()
 
     splitter = SentenceSplitter(chunk_size=64, chunk_overlap=0)
     full = Document(id_="full.md", text="Brine is weighed, not guessed.")
-    index = VectorStoreIndex.from_documents([full], transformations=[splitter])
-    check_consistent(index, [full, Document(id_="empty.md", text=" ")], splitter=splitter, hashes=None)
+    empty = [Document(id_="blank.md", text=" "), Document(id_="empty.md", text="")]  # no chunk; one of empty text
+    index = VectorStoreIndex.from_documents([full, *empty], transformations=[splitter])  # it skips the empty chunk
+    check_consistent(index, [full, *empty], splitter=splitter)
+    hashes = SimpleDocumentStore()
+    hashes.set_document_hash(full.id_, full.hash)  # none for the empty ones: they have nothing to embed again
+    check_consistent(index, [full, *empty], splitter=splitter, hashes=hashes)
     with pytest.raises(AssertionError, match="holds no chunk of documents 'other.md'"):
         check_consistent(index, [full, Document(id_="other.md", text="Salt.")], splitter=splitter, hashes=None)

@@ -33,7 +33,7 @@ def lesson07() -> Recipe:
     return Recipe(
         "lesson 07 sync_folder",
         lambda docs, folder, splitter: ns["sync_folder"](docs, folder, splitter),
-        ns["open_index"],
+        ns["open_synced_index"],
         hashes,
     )
 

@@ -43,7 +43,7 @@ def hashes(ns: dict, folder: Path, splitter: object) -> SimpleDocumentStore | No
 def holds(ns: dict, folder: Path, documents: list, splitter: object) -> bool:
     """Whether the index sync_folder keeps in ``folder`` is consistent and holds exactly ``documents``."""
     with persistlab.metered() as loading:
-        index = ns["open_index"](folder, splitter)
+        index = ns["open_synced_index"](folder, splitter)
     assert loading.requests == 0, f"opening the index made {loading.requests} embedding requests"
     if not documents:
         check_consistent(index)

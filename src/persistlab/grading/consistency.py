@@ -14,10 +14,11 @@ It checks, with public LlamaIndex APIs only:
 1. the index struct's node ids, the vector store's ids and the docstore's nodes are the same set;
 2. ``index.ref_doc_info`` does not raise, and lists exactly those nodes under their source documents;
 3. given the current ``documents`` (all of them): the index holds exactly these documents (nothing of a
-   deleted one; a document whose text makes no chunk, an empty one, holds none), and each document's chunks
-   are what ``splitter`` makes of its current text (nothing of an older version);
-4. the hash of every current document is where ``refresh_ref_docs`` (or a pipeline) will look for it, and no
-   hash of a deleted document is left there (a deleted document restored unchanged would be skipped).
+   deleted one; a document that makes no chunk with something to embed, an empty one, holds none), and each
+   document's chunks are what ``splitter`` makes of its current text (nothing of an older version);
+4. the hash of every current document is where ``refresh_ref_docs`` (or a pipeline) will look for it (one that
+   makes nothing to embed may have none), and no hash of a deleted document is left there (a deleted document
+   restored unchanged would be skipped).
 
 Vector stores differ in what they expose. ``SimpleVectorStore`` lists its ids through its public ``data``
 field; stores that keep the text (Chroma, :class:`persistlab.stores.NumpyVectorStore`) return their nodes from
@@ -36,6 +37,8 @@ from llama_index.core import Document, VectorStoreIndex
 from llama_index.core.node_parser import NodeParser
 from llama_index.core.storage.docstore.types import BaseDocumentStore
 from llama_index.core.vector_stores import MetadataFilters, SimpleVectorStore
+
+from persistlab.grading.documents import chunk_texts
 
 __all__ = ["INDEX_DOCSTORE", "check_consistent", "stored_nodes", "vector_ids"]
 
@@ -147,13 +150,8 @@ def _check_documents(nodes: dict[str, Any], documents: Sequence[Document], split
         held[node.ref_doc_id].append(node.get_content())
     gone = set(held) - set(current)
     assert not gone, f"the index still holds chunks of documents that no longer exist: {_short(gone)}"
-    made = {  # a document with no text (SentenceSplitter makes one empty chunk of it) is indexed as nothing
-        doc_id: sorted(node.get_content() for node in splitter.get_nodes_from_documents([document]))
-        if document.text.strip()
-        else []
-        for doc_id, document in current.items()
-    }
-    missing = {doc_id for doc_id, texts in made.items() if texts} - set(held)
+    made = {doc_id: sorted(chunk_texts(document, splitter)) for doc_id, document in current.items()}
+    missing = {doc_id for doc_id, texts in made.items() if texts} - set(held)  # an empty text makes no chunk
     assert not missing, f"the index holds no chunk of documents {_short(missing)}"
     for doc_id, expected in sorted(made.items()):
         found = sorted(held[doc_id])
@@ -166,7 +164,9 @@ def _check_documents(nodes: dict[str, Any], documents: Sequence[Document], split
             )
 
 
-def _check_hashes(docstore: BaseDocumentStore, documents: Sequence[Document], where: str, nodes: Iterable[str]) -> None:
+def _check_hashes(
+    docstore: BaseDocumentStore, documents: Sequence[Document], where: str, nodes: Iterable[str], splitter: NodeParser
+) -> None:
     left = set(docstore.get_all_document_hashes().values()) - {d.id_ for d in documents} - set(nodes)
     assert not left, (
         f"{where} still holds the hash of deleted documents {_short(left)}: if one comes back unchanged, "
@@ -174,6 +174,8 @@ def _check_hashes(docstore: BaseDocumentStore, documents: Sequence[Document], wh
     )
     for document in documents:
         stored = docstore.get_document_hash(document.id_)
+        if stored is None and not chunk_texts(document, splitter):
+            continue  # nothing to embed (an empty document): treated as new next time, it costs nothing
         assert stored is not None, (
             f"{where} has no hash for document {document.id_!r}: refresh_ref_docs (or the pipeline) would treat "
             "it as new and embed it again"
@@ -210,7 +212,7 @@ def check_consistent(
         raise ValueError("check_consistent needs splitter= (the index's node parser) to compare chunks with texts")
     _check_documents(nodes, documents, splitter)
     if hashes == INDEX_DOCSTORE:
-        _check_hashes(index.docstore, documents, "the index's docstore", nodes)
+        _check_hashes(index.docstore, documents, "the index's docstore", nodes, splitter)
     elif hashes is not None:
         assert not isinstance(hashes, str), f"hashes= must be 'index', a docstore or None, not {hashes!r}"
-        _check_hashes(hashes, documents, "the docstore given as hashes=", nodes)
+        _check_hashes(hashes, documents, "the docstore given as hashes=", nodes, splitter)
