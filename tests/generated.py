@@ -383,7 +383,9 @@ class Histories(RuleBasedStateMachine):
             # the recipe, while this finds the chunk only if its vector is that of its current text.
             holder = self.documents({d: t for d, t in self.texts.items() if self.probe in t})[0]
             chunk = next(n for n in self.splitter.get_nodes_from_documents([holder]) if self.probe in n.get_content())
-            hits = index.as_retriever(similarity_top_k=5, filters=filters).retrieve(chunk.get_content(metadata_mode=MetadataMode.EMBED))
+            hits = index.as_retriever(similarity_top_k=5, filters=filters).retrieve(
+                chunk.get_content(metadata_mode=MetadataMode.EMBED)
+            )
             found = [hit.node.ref_doc_id for hit in hits if self.probe in hit.node.get_content()]
             assert found, f"{self.where()}: retrieval for {self.probe!r} found {[h.node.ref_doc_id for h in hits]}"
             assert all(self.probe in self.texts.get(doc_id or "", "") for doc_id in found), (
