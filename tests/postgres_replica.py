@@ -84,7 +84,7 @@ def reader(url: str, folder: Path) -> None:
         history = [documents(texts) for texts in json.loads((folder / "history.json").read_text())]
         try:
             with persistlab.metered() as loading:
-                version, index = ns["open_live_index"](url, embed_model, SPLITTER)
+                version, index = ns["open_published_index"](url, embed_model, SPLITTER)
             errors = []
             for docs in reversed(history[-2:]):  # the published set, or the one being synced
                 try:

@@ -12,9 +12,8 @@
 - **parts**: the seven parts as level-2 headings, in order, first; the quiz last (after its heading, no other
   level-1 or level-2 heading and only cells that show quizzes).
 
-Lesson 00 (the start page) is exempt. ``OTHER_BRANCHES`` lists the (lesson, check) cases that other branches are
-changing: they run as non-strict xfails until those branches are merged, then the set is emptied. ``NEEDS_A_SPLIT``
-lists the cases that only splitting a lesson can fix: strict xfails, so the split must also empty it.
+Lesson 00 (the start page) is exempt. ``NEEDS_A_SPLIT`` lists the cases that only splitting a lesson can fix:
+strict xfails, so the split must also empty it.
 """
 
 from __future__ import annotations
@@ -27,15 +26,6 @@ from pathlib import Path
 
 import pytest
 from helpers import REPO
-
-OTHER_BRANCHES: set[tuple[str, str]] = {
-    ("11", "names"),
-    ("11", "imports"),
-    ("11", "limits"),
-    ("12", "names"),
-    ("12", "limits"),
-}
-"""(lesson number, check) still failing on this branch because another branch changes that lesson: empty it on merge."""
 
 NEEDS_A_SPLIT: set[tuple[str, str]] = {("05", "limits")}
 """(lesson number, check) that cannot pass without splitting the lesson: lesson 05 teaches two recipes (the atomic
@@ -198,8 +188,6 @@ CHECK_FUNCTIONS = {
 
 def marks(lesson: Path, check: str) -> list:
     case = (lesson.stem[:2], check)
-    if case in OTHER_BRANCHES:
-        return [pytest.mark.xfail(strict=False, reason="changed on another branch")]
     if case in NEEDS_A_SPLIT:
         return [pytest.mark.xfail(strict=True, reason="needs a split: see NEEDS_A_SPLIT")]
     return []
@@ -221,5 +209,4 @@ def test_lesson_keeps_the_curriculum_rules(lesson: Path, check: str) -> None:
 
 def test_lessons_are_numbered_in_order_and_only_known_cases_are_excused() -> None:
     assert [p.stem[:2] for p in LESSONS] == [f"{n:02d}" for n in range(1, len(LESSONS) + 1)] and len(LESSONS) >= 12
-    assert {check for _, check in OTHER_BRANCHES | NEEDS_A_SPLIT} <= set(CHECKS) and set(CHECK_FUNCTIONS) == set(CHECKS)
-    assert {number for number, _ in OTHER_BRANCHES} <= {f"{n:02d}" for n in range(6, 13)}, "lessons 01-05 are done here"
+    assert {check for _, check in NEEDS_A_SPLIT} <= set(CHECKS) and set(CHECK_FUNCTIONS) == set(CHECKS)

@@ -160,7 +160,7 @@ def test_one_writer_readers_never_see_a_mix_and_killed_writers_cost_only_the_cha
             figures["refused_at_once"] += sum(r["version"] is None for r in results)
             figures["writers_that_paid"].append(len(payers))
             with persistlab.metered() as loading:
-                _, index = ns_open["open_live_index"](server.url, embed_model, SPLITTER)
+                _, index = ns_open["open_published_index"](server.url, embed_model, SPLITTER)
             assert loading.requests == 0
             check_consistent(index, documents(texts), splitter=SPLITTER)
             published = texts
@@ -177,7 +177,7 @@ def test_one_writer_readers_never_see_a_mix_and_killed_writers_cost_only_the_cha
             victim.send(texts, time.time(), kill=kill)
             assert victim.result() is None and victim.process.wait(timeout=60) == -9
             with persistlab.metered() as loading:
-                _, index = ns_open["open_live_index"](server.url, embed_model, SPLITTER)
+                _, index = ns_open["open_published_index"](server.url, embed_model, SPLITTER)
             check_consistent(index, documents(published), splitter=SPLITTER)  # still the previous version
             for _ in range(20):  # the server frees the dead writer's lock once it sees the connection close
                 writers[0].send(texts, time.time())
@@ -188,7 +188,7 @@ def test_one_writer_readers_never_see_a_mix_and_killed_writers_cost_only_the_cha
             assert after and after["texts"] == changed_chunks(published, texts), (kill, after)
             figures["kills"].append({"killed after first": kill, "next writer paid": after["texts"]})
             published = texts
-            _, index = ns_open["open_live_index"](server.url, embed_model, SPLITTER)
+            _, index = ns_open["open_published_index"](server.url, embed_model, SPLITTER)
             check_consistent(index, documents(published), splitter=SPLITTER)
         during = loads(work) - start_loads
     finally:
@@ -282,7 +282,7 @@ class FolderHistory(RuleBasedStateMachine):
     @invariant()
     def a_new_replica_loads_for_free_and_finds_exactly_the_folder(self) -> None:
         with persistlab.metered() as loading:
-            _, index = self.ns["open_live_index"](self.url, self.embed_model, SPLITTER)
+            _, index = self.ns["open_published_index"](self.url, self.embed_model, SPLITTER)
         assert loading.requests == 0
         check_consistent(index, documents(self.texts), splitter=SPLITTER)
 

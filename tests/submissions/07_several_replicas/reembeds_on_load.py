@@ -3,7 +3,7 @@
 EXPECTED = {"builds_and_reloads": 0, "syncs_changes": 0, "three_replicas_at_once": 0, "killed_writer": 0}
 
 # %% answer_open
-def open_live_index(url: str, embed_model: BaseEmbedding, splitter: SentenceSplitter) -> tuple[str, VectorStoreIndex]:
+def open_published_index(url: str, embed_model: BaseEmbedding, splitter: SentenceSplitter) -> tuple[str, VectorStoreIndex]:
     """The published version and its index, its vectors checked against the model."""
     with sa.create_engine(url, poolclass=NullPool).connect() as db:
         version = live_version(db)

@@ -5,6 +5,6 @@ EXPECTED = {"builds_and_reloads": 3, "syncs_changes": 4, "three_replicas_at_once
 # %% answer_start
 # replace:
         if not lock.execute(sa.text("select pg_try_advisory_lock(:k)"), {"k": WRITER_LOCK}).scalar():
-            return open_live_index(url, embed_model, splitter)  # another replica is syncing: serve what is published
+            return open_published_index(url, embed_model, splitter)  # another replica is syncing: serve what is published
 # with:
         # every replica syncs: the versions are separate, so they cannot clash (they can)
