@@ -18,13 +18,15 @@ A :class:`Subject` wraps one recipe; :func:`run` drives it with the active Hypot
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import hypothesis.strategies as st
+from histories import Recipe
 from hypothesis import settings
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -34,7 +36,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from llama_index.core import Document
+from llama_index.core import Document, Settings
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.schema import MetadataMode
 
@@ -397,3 +399,45 @@ def run(subject: Subject, folder: Path) -> None:
     """Drive ``subject`` through the active profile's generated histories, in folders under ``folder``."""
     machine = type(f"Histories_{subject.name}", (Histories,), {"subject": subject, "folder_root": folder})
     run_state_machine_as_test(machine, settings=settings())
+
+
+@contextlib.contextmanager
+def global_model(model: Any) -> Iterator[None]:
+    before = Settings.embed_model
+    Settings.embed_model = model
+    try:
+        yield
+    finally:
+        Settings.embed_model = before
+
+
+def taught(make: Callable[[], Recipe]) -> Callable[..., Subject]:
+    """A persist recipe of test_taught_recipes_history or test_recipes (wrapped in the course's update rule), which
+    embeds with ``Settings.embed_model`` and keeps each chunking in a folder of its own (it claims no model change).
+    Each history (folder) gets its own recipe: some keep their state on an in-memory file system."""
+
+    def subject(**options: Any) -> Subject:
+        made: dict[Path, Recipe] = {}
+
+        def recipe(folder: Path) -> Recipe:
+            return made.setdefault(folder, make())
+
+        def update(docs: list, folder: Path, splitter: Any, model: Any, new: bool) -> None:
+            with global_model(model):
+                recipe(folder).update(docs, folder, splitter)
+
+        def load(folder: Path, splitter: Any, model: Any) -> Any:
+            with global_model(model):
+                return recipe(folder).load(folder, splitter)
+
+        return Subject(
+            make().name,
+            update,
+            load,
+            lambda folder, splitter, model: recipe(folder).hashes(folder, splitter),
+            "beside",
+            settings=(0, 1),
+            **options,
+        )
+
+    return subject

@@ -17,8 +17,7 @@ test and prints how many histories and steps ran.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,9 +25,8 @@ from typing import Any
 import chromadb
 import openai
 import pytest
-from generated import EMPTY_DOCUMENTS, EVERYDAY, IDENTICAL_TEXTS, STATS, Subject, run
-from histories import Recipe
-from llama_index.core import Settings, VectorStoreIndex
+from generated import EMPTY_DOCUMENTS, EVERYDAY, IDENTICAL_TEXTS, STATS, Subject, global_model, run, taught
+from llama_index.core import VectorStoreIndex
 from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.storage.docstore import SimpleDocumentStore
 from llama_index.vector_stores.chroma import ChromaVectorStore
@@ -185,48 +183,6 @@ def solution06(**options: Any) -> Subject:
     )
 
 
-@contextlib.contextmanager
-def global_model(model: Any) -> Iterator[None]:
-    before = Settings.embed_model
-    Settings.embed_model = model
-    try:
-        yield
-    finally:
-        Settings.embed_model = before
-
-
-def taught(make: Callable[[], Recipe]) -> Callable[..., Subject]:
-    """A persist recipe of test_taught_recipes_history or test_recipes (wrapped in the course's update rule), which
-    embeds with ``Settings.embed_model`` and keeps each chunking in a folder of its own (it claims no model change).
-    Each history (folder) gets its own recipe: some keep their state on an in-memory file system."""
-
-    def subject(**options: Any) -> Subject:
-        made: dict[Path, Recipe] = {}
-
-        def recipe(folder: Path) -> Recipe:
-            return made.setdefault(folder, make())
-
-        def update(docs: list, folder: Path, splitter: Any, model: Any, new: bool) -> None:
-            with global_model(model):
-                recipe(folder).update(docs, folder, splitter)
-
-        def load(folder: Path, splitter: Any, model: Any) -> Any:
-            with global_model(model):
-                return recipe(folder).load(folder, splitter)
-
-        return Subject(
-            make().name,
-            update,
-            load,
-            lambda folder, splitter, model: recipe(folder).hashes(folder, splitter),
-            "beside",
-            settings=(0, 1),
-            **options,
-        )
-
-    return subject
-
-
 @pytest.fixture(autouse=True)
 def report_counts() -> Iterator[None]:
     """Print how many histories and steps a test ran (``pytest -s`` shows it)."""
@@ -235,32 +191,26 @@ def report_counts() -> Iterator[None]:
     print(f"\n{STATS['histories'] - before['histories']} histories, {STATS['steps'] - before['steps']} steps")
 
 
+UPDATE_RECIPES = {
+    "lesson07": lesson07,
+    "lesson08": lesson08,
+    "lesson10": lesson10,
+    "lesson11": lesson11,
+    "solution04": solution04,
+    "solution06": solution06,
+}
+"""The recipes that bring an index up to date with a folder's documents (each also runs with alike documents)."""
+PERSIST_RECIPES = {
+    "lesson05_atomic": taught(partial(lesson05_atomic, clean=False)),
+    "lesson05_versions": taught(partial(lesson05_versions, clean=False)),
+    "solution03": taught(solution03),
+    "lesson09": taught(lesson09_versions),
+}
+"""Persist recipes, wrapped in the course's update rule (:func:`generated.taught`)."""
+
+
 @pytest.mark.parametrize(
-    "make",
-    [
-        lesson07,
-        lesson08,
-        lesson10,
-        lesson11,
-        solution04,
-        solution06,
-        taught(partial(lesson05_atomic, clean=False)),
-        taught(partial(lesson05_versions, clean=False)),
-        taught(solution03),
-        taught(lesson09_versions),
-    ],
-    ids=[
-        "lesson07",
-        "lesson08",
-        "lesson10",
-        "lesson11",
-        "solution04",
-        "solution06",
-        "lesson05_atomic",
-        "lesson05_versions",
-        "solution03",
-        "lesson09",
-    ],
+    "make", [*UPDATE_RECIPES.values(), *PERSIST_RECIPES.values()], ids=[*UPDATE_RECIPES, *PERSIST_RECIPES]
 )
 def test_generated_histories(make, tmp_path: Path) -> None:
     run(make(), tmp_path)
@@ -277,11 +227,7 @@ EMPTY = (
 )
 
 
-@pytest.mark.parametrize(
-    "make",
-    [lesson07, lesson08, lesson10, lesson11, solution04, solution06],
-    ids=["lesson07", "lesson08", "lesson10", "lesson11", "solution04", "solution06"],
-)
+@pytest.mark.parametrize("make", UPDATE_RECIPES.values(), ids=list(UPDATE_RECIPES))
 def test_generated_histories_with_identical_texts(make, tmp_path: Path) -> None:
     """Issue 22's found item 1, fixed: before, the generator shrank it to build (doc1.md, doc3.md), copy(doc1.md ->
     doc4.md) (doc4.md never indexed: lesson 07, exercise 04) and build (doc1.md, doc3.md), copy(doc3.md -> doc4.md),
@@ -292,14 +238,10 @@ def test_generated_histories_with_identical_texts(make, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "make",
     [
-        lesson07,
-        lesson08,
-        lesson10,
-        lesson11,
-        solution04,
-        found(solution06, EMPTY, openai.BadRequestError),
+        found(make, EMPTY, openai.BadRequestError) if name == "solution06" else make
+        for name, make in UPDATE_RECIPES.items()
     ],
-    ids=["lesson07", "lesson08", "lesson10", "lesson11", "solution04", "solution06"],
+    ids=list(UPDATE_RECIPES),
 )
 def test_generated_histories_with_empty_documents(make, tmp_path: Path) -> None:
     """Lessons 07, 08, 10 and 11 and exercise 04's reference leave out a document with nothing to embed (before: the

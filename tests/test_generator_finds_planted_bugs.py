@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from generated import run
+from generated import run, taught
 from helpers import REPO
 from histories import Recipe, global_splitter
 from llama_index.core import Document, VectorStoreIndex
 from notebook_recipes import recipes
-from test_generated_histories import taught
 
 LESSON05 = REPO / "lessons" / "05_crash_safe_persist.ipynb"
 
