@@ -101,12 +101,13 @@ SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM
 calling thread."""
 
 
-def thread_count() -> int:
-    """Threads of this process, native ones included (Linux's /proc; elsewhere Python's own count)."""
+def thread_count(pid: int | None = None) -> int:
+    """Threads of process ``pid`` (default: this one), native ones included, from Linux's /proc; elsewhere Python's
+    own count for this process, and 1 for another (nothing to check)."""
     try:
-        return len(os.listdir("/proc/self/task"))
+        return len(os.listdir(f"/proc/{pid or 'self'}/task"))
     except OSError:
-        return threading.active_count()
+        return threading.active_count() if pid is None else 1
 
 
 def fork_refusal(kernel_env: dict[str, str], zygote_env: dict[str, str]) -> str | None:

@@ -38,6 +38,7 @@ from typing import Any
 
 import cloudpickle  # type: ignore[import-untyped]  # no type hints shipped
 
+from persistlab.classroom.zygote import SINGLE_THREADED, thread_count
 from persistlab.grading.counting import CountedModelSpec
 from persistlab.maintainers.notebooks import environment
 
@@ -58,9 +59,6 @@ PRELOAD = (
 )
 """What the forkserver imports once, before its first fork: none of them starts a thread."""
 
-ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-"""Set while the forkserver starts: numpy's BLAS would otherwise start a thread pool when it is imported."""
-
 _context: Any = None
 _context_lock = threading.Lock()
 
@@ -80,14 +78,6 @@ class Outcome:
         return self.exitcode == -signal.SIGKILL
 
 
-def _threads_of(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            return next(int(line.split()[1]) for line in status if line.startswith("Threads:"))
-    except (OSError, StopIteration):
-        return 1  # no /proc (macOS): nothing to check
-
-
 def _forkserver() -> Any:
     """multiprocessing's forkserver context, its server started with :data:`PRELOAD` and one BLAS thread."""
     global _context
@@ -97,7 +87,7 @@ def _forkserver() -> Any:
 
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(list(PRELOAD))
-            with environment(ONE_THREAD):  # the forkserver inherits the environment when it starts, here
+            with environment(SINGLE_THREADED):  # the forkserver inherits it when it starts, here: one BLAS thread
                 forkserver.ensure_running()
             _context = context
         return _context
@@ -111,7 +101,7 @@ def prestart() -> None:
 def _child(payload: bytes, conn: Connection) -> None:
     """In a child of the forkserver: unpickle the call, report ready, wait for the go, run it, report."""
     try:
-        threads = _threads_of(os.getppid())
+        threads = thread_count(os.getppid())
         if threads != 1:
             raise RuntimeError(f"the forkserver ran {threads} threads when it forked this process")
         from persistlab.simulator.tokens import use_bundled_encodings
