@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from llama_index.core import Settings, VectorStoreIndex
@@ -163,11 +163,5 @@ class EditHistory(RuleBasedStateMachine):
             assert set(self.index.ref_doc_info) == set(self.documents)
 
 
-EditHistory.TestCase.settings = settings(
-    max_examples=8,
-    stateful_step_count=6,
-    derandomize=True,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+EditHistory.TestCase.settings = settings(max_examples=8, stateful_step_count=6)  # the rest: conftest.py's profile
 test_edit_history = EditHistory.TestCase

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 from llama_index.core import Settings, VectorStoreIndex
@@ -208,11 +208,5 @@ class PublishHistory(RuleBasedStateMachine):
         check_consistent(index, self.live_documents, splitter=Settings.node_parser)
 
 
-PublishHistory.TestCase.settings = settings(
-    max_examples=10,
-    stateful_step_count=10,
-    derandomize=True,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+PublishHistory.TestCase.settings = settings(max_examples=10, stateful_step_count=10)  # the rest: conftest.py's profile
 test_publish_history = PublishHistory.TestCase
