@@ -235,8 +235,9 @@ def main() -> None:
     pg_settings = ", ".join(f"{k.removeprefix('hnsw_')}={v}" for k, v in HNSW.items())
     command = " ".join([".venv/bin/python", "benchmarks/postgres_load.py", *sys.argv[1:]])
     lines = [
-        f"Command: `{command}`, {time.strftime('%d %b %Y', time.gmtime())}, {os.cpu_count()} cores; load average "
-        f"{load_before[0]:.1f} at the start, {load_after[0]:.1f} at the end: times are wall-clock, compare rows.",
+        f"Command: `{command}` (niceness {os.nice(0)}), {time.strftime('%d %b %Y', time.gmtime())}, "
+        f"{os.cpu_count()} cores shared with other jobs; load average {load_before[0]:.1f} at the start, "
+        f"{load_after[0]:.1f} at the end: times are wall-clock and move with the machine's load, compare rows.",
         "",
         f"{args.n} chunks, {args.dim}-d vectors, {args.queries} queries, median of {args.repeats} fresh processes.",
         "",
