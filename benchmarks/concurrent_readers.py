@@ -2,15 +2,15 @@
 
     .venv/bin/python benchmarks/concurrent_readers.py [--loads 1000] [--pause 0.002] [--seconds 120]
 
-Runs lesson 05's own code (its cells tagged ``recipe``) in two processes. A writer process publishes
+Runs the lessons' own code (their cells tagged ``recipe``) in two processes. A writer process publishes
 version after version as fast as it can, each a fresh index of a few documents whose metadata carries
 its version number; the reader (this process) loads the live index again and again and judges each
 load. Two ways of switching are raced:
 
 - ``naive``: the writer calls ``persist_atomically(index, folder)`` (persist beside, two renames) and
-  the reader calls ``load(folder)``, as lesson 05 first teaches;
+  the reader calls ``load(folder)``, as lesson 05 teaches;
 - ``pointer``: the writer calls ``publish_version(index, root)`` then ``retire_old_versions(root)``
-  and the reader calls ``open_current(root)`` (versions behind a pointer file).
+  and the reader calls ``open_current(root)`` (lesson 10's versions behind a pointer file).
 
 A load is **mixed** when its stores disagree: the node ids the index lists, the vector store's ids
 and the docstore's nodes are not the same set, or their ``version`` tags are not all one value. It
@@ -35,21 +35,24 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-LESSON = ROOT / "lessons" / "05_crash_safe_persist.ipynb"
+LESSONS = {
+    "naive": ROOT / "lessons" / "05_crash_safe_persist.ipynb",
+    "pointer": ROOT / "lessons" / "10_object_storage_and_versions.ipynb",
+}
 DIMENSIONS = 8  # short vectors: a load of a few nodes then costs milliseconds, so the race gets many loads
 GRACE_S = 2.0  # the pointer writer's grace period: far longer than one load, even with pauses
 DOCUMENTS = 3
 METHODS = ("naive", "pointer")
 
 
-def lesson_recipes() -> dict[str, Any]:
-    """Lesson 05's recipe cells, run in a fresh namespace (tests/notebook_recipes.py)."""
+def lesson_recipes(method: str = "naive") -> dict[str, Any]:
+    """The recipe cells of the lesson that teaches method, run in a fresh namespace (tests/notebook_recipes.py)."""
     sys.path.insert(0, str(ROOT / "tests"))
     try:
         from notebook_recipes import recipes
     finally:
         sys.path.remove(str(ROOT / "tests"))
-    return recipes(LESSON)
+    return recipes(LESSONS[method])
 
 
 def use_small_embeddings() -> None:
@@ -82,7 +85,7 @@ def location(method: str, workdir: Path) -> Path:
 def writer(method: str, workdir: str, stop: Any, published: Any, max_versions: int, max_seconds: float) -> None:
     """Publish new versions until ``stop`` is set (or the bounds are reached); count them in ``published``."""
     use_small_embeddings()
-    ns = lesson_recipes()
+    ns = lesson_recipes(method)
     target = location(method, Path(workdir))
     deadline = time.monotonic() + max_seconds
     for number in range(1, max_versions + 1):
@@ -170,7 +173,7 @@ def race(
     if method not in METHODS:
         raise ValueError(f"method={method!r}: use one of {', '.join(METHODS)}")
     use_small_embeddings()
-    ns = lesson_recipes()
+    ns = lesson_recipes(method)
     target = location(method, workdir)
     first = build_version(0)  # there is a live version before the race starts
     if method == "naive":
@@ -236,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", default=",".join(METHODS))
     args = parser.parse_args(argv)
     print(
-        f"lesson: {LESSON.relative_to(ROOT)}; {DOCUMENTS} documents of {DIMENSIONS}-float vectors per version; "
+        f"lessons: {', '.join(str(path.relative_to(ROOT)) for path in LESSONS.values())}; {DOCUMENTS} documents of {DIMENSIONS}-float vectors per version; "
         f"reader pause after each file: {args.pause * 1000:g} ms"
     )
     for method in args.methods.split(","):

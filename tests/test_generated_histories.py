@@ -1,14 +1,14 @@
 """The update recipes the course teaches, driven through generated histories (tests/generated.py).
 
-Recipes: lesson 07's ``sync_folder``, lesson 08's ``sync_chroma_index``, lesson 10's ``build_into_chroma`` and
+Recipes: lesson 07's ``sync_folder``, lesson 08's ``sync_chroma_index``, lesson 09's ``build_into_chroma`` and
 lesson 11's ``start_index`` (their cells tagged ``recipe``), the reference solutions of exercises 04 (``ingest``) and
-06 (``start_index``), and, with every rule but those that make documents alike, lesson 05's two persist recipes,
-lesson 09's versioned publishing (on an in-memory file system, which crash_at_write does not reach) and exercise
-03's reference, in the course's update rule (test_taught_recipes_history, test_recipes), each run from a fresh
+06 (``start_index``), and, with every rule but those that make documents alike, lesson 05's atomic persist, lesson
+10's versions behind a pointer (on a local folder, where crash_at_write reaches them; tests/test_recipes.py runs them
+on an in-memory file system) and exercise 03's reference, in the course's update rule (test_taught_recipes_history), each run from a fresh
 namespace per step. Each recipe runs three times: with every rule but two, then with each of those two (the copy of
 a document's text under a new id; an empty document) among the rules that change documents, on documents without
-metadata (so that alike texts have alike hashes, as in the exercises' documents). Lessons 08 and 10 write to Chroma
-as they go: a failed run is completed by the next (``Subject.atomic``); lesson 10's build never removes a document.
+metadata (so that alike texts have alike hashes, as in the exercises' documents). Lessons 08 and 09 write to Chroma
+as they go: a failed run is completed by the next (``Subject.atomic``); lesson 09's build never removes a document.
 Lesson 11's recipe updates one Chroma collection in place: its crash points include each of Chroma's write calls
 (``crash_at_write(..., chroma_calls=True)``), and its reader checks the live version through its metadata filters.
 The CI profile (``conftest.py``) runs a few fixed histories; ``HYPOTHESIS_PROFILE=long pytest -s`` runs 10,000 per
@@ -31,8 +31,7 @@ from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.storage.docstore import SimpleDocumentStore
 from llama_index.vector_stores.chroma import ChromaVectorStore
 from notebook_recipes import recipes, solution_recipes
-from test_recipes import lesson09_versions
-from test_taught_recipes_history import lesson05_atomic, lesson05_versions, solution03
+from test_taught_recipes_history import lesson05_atomic, lesson10_versions, solution03
 
 from persistlab.grading.consistency import INDEX_DOCSTORE
 from persistlab.stores import chroma_settings
@@ -40,7 +39,7 @@ from persistlab.stores import chroma_settings
 ROOT = Path(__file__).resolve().parents[1]
 LESSON07 = ROOT / "lessons" / "07_sync_with_a_folder.ipynb"
 LESSON08 = ROOT / "lessons" / "08_vector_stores.ipynb"
-LESSON10 = ROOT / "lessons" / "10_when_embedding_fails.ipynb"
+LESSON09 = ROOT / "lessons" / "09_when_embedding_fails.ipynb"
 LESSON11 = ROOT / "lessons" / "11_production_startup.ipynb"
 SOLUTIONS = ROOT / "solutions"
 
@@ -88,16 +87,16 @@ def lesson08(**options: Any) -> Subject:
 
 
 BUILD_ONLY = frozenset({"delete", "restore", "rename", "edit_and_crash_at_write"})
-"""Rules lesson 10's ``build_into_chroma`` is not for: it adds and replaces documents and never removes one (a build,
+"""Rules lesson 09's ``build_into_chroma`` is not for: it adds and replaces documents and never removes one (a build,
 not a sync); every write it makes is Chroma's, from native code, which ``crash_at_write`` cannot cut."""
 
 
-def lesson10(rules: frozenset[str] = EVERYDAY, **options: Any) -> Subject:
+def lesson09(rules: frozenset[str] = EVERYDAY, **options: Any) -> Subject:
     """``build_into_chroma`` chunks with ``SentenceSplitter(id_func=chunk_id)`` at the default size: the test gives
     it the history's chunk size. It adds batch after batch to Chroma, so a failed build is completed by the next."""
 
     def started(splitter: Any) -> dict:
-        ns = recipes(LESSON10)
+        ns = recipes(LESSON09)
         ns["SentenceSplitter"] = partial(
             SentenceSplitter, chunk_size=splitter.chunk_size, chunk_overlap=splitter.chunk_overlap
         )
@@ -108,7 +107,7 @@ def lesson10(rules: frozenset[str] = EVERYDAY, **options: Any) -> Subject:
         return client.get_or_create_collection("corpus", embedding_function=None)
 
     return Subject(
-        "lesson 10 build_into_chroma",
+        "lesson 09 build_into_chroma",
         lambda docs, folder, splitter, model, new: started(splitter)["build_into_chroma"](
             docs, collection(folder), model
         ),
@@ -194,7 +193,7 @@ def report_counts() -> Iterator[None]:
 UPDATE_RECIPES = {
     "lesson07": lesson07,
     "lesson08": lesson08,
-    "lesson10": lesson10,
+    "lesson09": lesson09,
     "lesson11": lesson11,
     "solution04": solution04,
     "solution06": solution06,
@@ -202,9 +201,8 @@ UPDATE_RECIPES = {
 """The recipes that bring an index up to date with a folder's documents (each also runs with alike documents)."""
 PERSIST_RECIPES = {
     "lesson05_atomic": taught(partial(lesson05_atomic, clean=False)),
-    "lesson05_versions": taught(partial(lesson05_versions, clean=False)),
+    "lesson10_versions": taught(partial(lesson10_versions, clean=False)),
     "solution03": taught(solution03),
-    "lesson09": taught(lesson09_versions),
 }
 """Persist recipes, wrapped in the course's update rule (:func:`generated.taught`)."""
 

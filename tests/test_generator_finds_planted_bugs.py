@@ -1,16 +1,16 @@
-"""The generator finds what issue 22 found by hand: each planted recipe below is a proven one (lesson 05's, run in
-tests/test_generated_histories.py) with one of those bugs put back, and the CI profile's histories must fail it, for
+"""The generator finds what issue 22 found by hand: each planted recipe below is a proven one (lesson 05's or 10's,
+run in tests/test_generated_histories.py) with one of those bugs put back, and the CI profile's histories must fail it, for
 that bug's reason. If a change to the generator (tests/generated.py) stopped finding one, this module fails.
 
 - Found item 1: deleted documents found from ``docstore.get_all_document_hashes()``, which maps hash -> one doc id,
   so two documents with one text collapse into one entry (a deleted copy stays in the index, answering).
-- Found item 5: the pointer file written in place (``Path.write_text``) instead of to a temporary name and then
-  ``os.replace``: a crash in that write leaves a cut pointer, and the crash harness must reach plain writes.
+- Found item 5: the pointer file written in place (``fs.pipe_file``) instead of to a temporary name and then moved
+  over it (``write_whole``): a crash in that write leaves a cut pointer, and the crash harness must reach plain
+  writes (fsspec's local file system writes with ``open``).
 """
 
 from __future__ import annotations
 
-import types
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from llama_index.core import Document, VectorStoreIndex
 from notebook_recipes import recipes
 
 LESSON05 = REPO / "lessons" / "05_crash_safe_persist.ipynb"
+LESSON10 = REPO / "lessons" / "10_object_storage_and_versions.ipynb"
 
 pytestmark = pytest.mark.usefixtures("small_vectors")
 
@@ -55,22 +56,21 @@ def lists_documents_by_hash() -> Recipe:
 
 
 def pointer_written_in_place() -> Recipe:
-    """Lesson 05's ``publish_version`` / ``open_current``, except that every ``os.replace`` it makes (the pointer,
-    the retirement times) writes the target in place with ``Path.write_text``."""
+    """Lesson 10's ``publish_version`` / ``open_current``, except that every small file it means to write whole (the
+    pointer, the retirement times) is written in place."""
 
     def planted(ns: dict[str, Any]) -> dict[str, Any]:
-        def replace(source: Any, target: Any) -> None:
-            Path(target).write_text(Path(source).read_text(encoding="utf-8"), encoding="utf-8")  # the planted bug
-            Path(source).unlink()
+        def write_in_place(path: Any, text: str, fs: Any) -> None:
+            fs.pipe_file(path, text.encode())  # the planted bug
 
-        ns["os"] = types.SimpleNamespace(**{**vars(ns["os"]), "replace": replace})
+        ns["write_whole"] = write_in_place
         return ns
 
     def where(folder: Path, splitter: Any) -> Path:
         return folder / f"chunks-{splitter.chunk_size}"
 
     def update(documents: list[Document], folder: Path, splitter: Any) -> None:
-        ns = planted(recipes(LESSON05))
+        ns = planted(recipes(LESSON10))
         root = where(folder, splitter)
         with global_splitter(splitter):
             if not (root / "CURRENT").is_file():
@@ -85,12 +85,12 @@ def pointer_written_in_place() -> Recipe:
                 ns["publish_version"](index, root)
 
     def load(folder: Path, splitter: Any) -> VectorStoreIndex:
-        ns = planted(recipes(LESSON05))
+        ns = planted(recipes(LESSON10))
         with global_splitter(splitter):
             ns["repair_versions"](where(folder, splitter))
             return ns["open_current"](where(folder, splitter))
 
-    return Recipe("lesson 05, pointer written in place", update, load)
+    return Recipe("lesson 10, pointer written in place", update, load)
 
 
 def test_the_generator_finds_documents_listed_by_hash(tmp_path: Path) -> None:

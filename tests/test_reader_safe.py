@@ -1,6 +1,6 @@
-"""Readers loading while a writer swaps versions: lesson 05's pointer recipe gives every load one whole version.
+"""Readers loading while a writer swaps versions: lesson 10's pointer recipe gives every load one whole version.
 
-Runs the race of ``benchmarks/concurrent_readers.py`` (lesson 05's own recipe cells, a writer process
+Runs the race of ``benchmarks/concurrent_readers.py`` (lessons 05 and 10's own recipe cells, a writer process
 publishing new versions as fast as it can, this process loading again and again with a short pause
 after each file it reads) with bounded loads and time. Figures for more loads: run the benchmark.
 """
@@ -81,27 +81,27 @@ def test_the_check_sees_a_mix_and_passes_a_whole_version(tmp_path):
 def test_a_reader_whose_version_is_retired_mid_load_loads_the_new_one(tmp_path):
     """open_current's retry: the version it resolved disappears between two files; it follows the pointer again."""
     race.use_small_embeddings()
-    ns = race.lesson_recipes()
+    ns = race.lesson_recipes("pointer")
     root = tmp_path / "published"
     ns["publish_version"](race.build_version(1), root)
-    real_load, calls = ns["load"], []
+    real_load, calls = ns["load_version"], []
 
-    def load_then_retire(folder, **kwargs):  # the writer moves on (grace 0) while this reader is at its first file
-        if Path(folder).name.endswith(".tmp"):  # publish_version's own test load
-            return real_load(folder, **kwargs)
+    def load_then_retire(folder, fs=None):  # the writer moves on (grace 0) while this reader is at its first file
         calls.append(Path(folder).name)
         if len(calls) == 1:
+            ns["load_version"] = real_load  # for publish_version's own test load
             ns["publish_version"](race.build_version(2), root)
             assert ns["retire_old_versions"](root, grace_s=0) == [Path(folder).name]
-        return real_load(folder, **kwargs)
+            ns["load_version"] = load_then_retire
+        return real_load(folder, fs)
 
-    ns["load"] = load_then_retire
+    ns["load_version"] = load_then_retire
     index = ns["open_current"](root)
     assert calls == ["v000001", "v000002"]
     assert race.mixed_because(index) is None
     assert {node.metadata["version"] for node in index.docstore.docs.values()} == {2}
 
-    ns["load"] = real_load  # a damaged live version is not retried: the error says which file
-    (ns["resolve_current"](root) / "index_store.json").unlink()
+    ns["load_version"] = real_load  # a damaged live version is not retried: the error says which file
+    (Path(ns["resolve_current"](root)) / "index_store.json").unlink()
     with pytest.raises(FileNotFoundError, match="index_store.json"):
         ns["open_current"](root)

@@ -50,30 +50,36 @@ def test_the_shared_stores_pattern_fails_the_history(tmp_path: Path) -> None:
         run_history(SHARED_STORES, tmp_path)
 
 
-def lesson09_versions() -> Recipe:
-    """Lesson 09's versioned publishing (open_version / publish / open_current_version) on an in-memory file system, in
-    the course's update rule (``histories.refreshed_and_persisted``): each change is published as the next version."""
+def lesson10_versions_on_fs() -> Recipe:
+    """Lesson 10's versions behind a pointer (publish_version / open_current with ``fs=``) on an in-memory file
+    system, as on S3, in the course's update rule (``histories.refreshed_and_persisted``): each change is published
+    as the next version, and the old one retired at once (no readers here)."""
     fs = fsspec.filesystem("memory")
     base = f"history/{uuid.uuid4().hex}"
 
-    def lesson(where: Path) -> dict:
-        return recipes(LESSONS / "09_object_storage_and_versions.ipynb", fs=fs, ROOT=f"{base}/{where.name}")
+    def lesson() -> dict:
+        return recipes(LESSONS / "10_object_storage_and_versions.ipynb")
 
     def publish(index: VectorStoreIndex, where: Path) -> None:
-        ns = lesson(where)
-        number = int(ns["open_current_version"]()[0][1:]) + 1 if fs.exists(f"{base}/{where.name}/CURRENT") else 1
-        ns["publish"](index, f"v{number}")
+        ns = lesson()
+        ns["publish_version"](index, f"{base}/{where.name}", fs=fs)
+        ns["retire_old_versions"](f"{base}/{where.name}", grace_s=0, fs=fs)
+
+    def load(where: Path) -> VectorStoreIndex:
+        ns = lesson()
+        assert ns["repair_versions"](f"{base}/{where.name}", fs) == [], "a clean publish left something to repair"
+        return ns["open_current"](f"{base}/{where.name}", fs)
 
     return refreshed_and_persisted(
-        "lesson 09 versioned publishing",
+        "lesson 10 versions on an fsspec file system",
         publish,
-        lambda where: lesson(where)["open_current_version"]()[1],
+        load,
         lambda where: fs.exists(f"{base}/{where.name}/CURRENT"),
     )
 
 
-def test_lesson09_versioned_publishing_survives_the_history(tmp_path: Path) -> None:
-    assert run_history(lesson09_versions(), tmp_path).passed[-1] == "change chunking"
+def test_lesson10_versions_on_a_file_system_survive_the_history(tmp_path: Path) -> None:
+    assert run_history(lesson10_versions_on_fs(), tmp_path).passed[-1] == "change chunking"
 
 
 def lesson08_chroma(crash: bool = False) -> Recipe:

@@ -1,9 +1,9 @@
 """The persist and update recipes not covered elsewhere, driven through the whole scripted history of
 ``histories.py`` (build, restart, two edits, an addition, a deletion, a chunking change): lesson 05's atomic
-persist and its versions behind CURRENT, and the reference solutions of exercises 03, 04 and 05 (01 and 02,
+persist, lesson 10's versions behind CURRENT, and the reference solutions of exercises 03, 04 and 05 (01 and 02,
 which only build and reload, through those two steps).
 
-Lesson 05's recipes come from the lesson's cells tagged ``recipe``, the solutions' from their nbgrader answer
+The lessons' recipes come from their cells tagged ``recipe``, the solutions' from their nbgrader answer
 cells, each in a fresh namespace per step (a restarted process). A persist recipe only stores an index, so the
 test wraps it in the course's update rule (``histories.refreshed_and_persisted``). After every step the index
 must be consistent, hashes included, answer the step's new sentence, and the step must have embedded exactly
@@ -27,6 +27,7 @@ from persistlab.grading.consistency import check_consistent
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSON05 = ROOT / "lessons" / "05_crash_safe_persist.ipynb"
+LESSON10 = ROOT / "lessons" / "10_object_storage_and_versions.ipynb"
 SOLUTIONS = ROOT / "solutions"
 WHOLE = [
     "build",
@@ -70,22 +71,23 @@ def lesson05_atomic(clean: bool = True) -> Recipe:
     return refreshed_and_persisted("lesson 05 persist_atomically", persist, load, Path.exists)
 
 
-def lesson05_versions(clean: bool = True) -> Recipe:
-    """``clean=False``: a load may find a crashed publish to repair (the start-up check does so)."""
+def lesson10_versions(clean: bool = True) -> Recipe:
+    """Lesson 10's versions on a local folder. ``clean=False``: a load may find a crashed publish to repair (the
+    start-up check does so)."""
 
     def persist(index, where: Path) -> None:
-        ns = recipes(LESSON05)
+        ns = recipes(LESSON10)
         ns["publish_version"](index, where)
         ns["retire_old_versions"](where, grace_s=0)  # no readers here
 
     def load(where: Path):
-        ns = recipes(LESSON05)
+        ns = recipes(LESSON10)
         repaired = ns["repair_versions"](where)
         assert not clean or repaired == [], "a clean publish left something to repair"
         return ns["open_current"](where)
 
     return refreshed_and_persisted(
-        "lesson 05 publish_version / open_current", persist, load, lambda where: (where / "CURRENT").is_file()
+        "lesson 10 publish_version / open_current", persist, load, lambda where: (where / "CURRENT").is_file()
     )
 
 
@@ -143,7 +145,7 @@ def solution04() -> Recipe:
     )
 
 
-@pytest.mark.parametrize("make", [lesson05_atomic, lesson05_versions, solution03, solution05])
+@pytest.mark.parametrize("make", [lesson05_atomic, lesson10_versions, solution03, solution05])
 def test_persist_recipe_survives_the_whole_history(make, tmp_path: Path) -> None:
     assert run_history(make(), tmp_path).passed == WHOLE
 

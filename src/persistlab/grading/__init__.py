@@ -32,6 +32,8 @@ The parts, all re-exported here:
 - :mod:`.crashes`: failures injected into a persist and :func:`check_after_crash`, their verdict; with
   :func:`crash_at_write` (from :mod:`persistlab.grading.crashpoints`) and :func:`check_consistent` (from
   :mod:`persistlab.grading.consistency`).
+
+Not re-exported: :mod:`.readers`, a reader paused between two files, for lessons 05 and 10's proof cells.
 """
 
 from __future__ import annotations

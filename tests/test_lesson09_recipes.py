@@ -1,4 +1,4 @@
-"""Lesson 10's recipes, driven from the lesson itself: a failed build, resumed, pays only for what failed, and a
+"""Lesson 09's recipes, driven from the lesson itself: a failed build, resumed, pays only for what failed, and a
 build into Chroma can fail at any request and be run again without leaving duplicates."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from persistlab.simulator import faults
 from persistlab.stores import chroma_settings
 from tests.notebook_recipes import recipes
 
-LESSON = Path(__file__).resolve().parents[1] / "lessons" / "10_when_embedding_fails.ipynb"
+LESSON = Path(__file__).resolve().parents[1] / "lessons" / "09_when_embedding_fails.ipynb"
 
 
 def test_a_failed_build_resumes_from_its_checkpoint_and_pays_only_the_rest(tmp_path: Path) -> None:
