@@ -28,13 +28,11 @@ def _solved(cell_id: str) -> str:
 
 
 def test_an_edit_changes_only_the_lines_it_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    line = "        shutil.copytree(live, version)  # the live version is never written to\n"
+    line = '        collection.update(ids=retired, metadatas=[{"retired": version}] * len(retired))\n'
+    instead = "        collection.delete(ids=retired)\n"
     assert _solved("answer_start").count(line) == 1
-    patch = _patch(tmp_path, monkeypatch, f"# %% answer_start\n# replace:\n{line}# with:\n        version = live\n")
-    assert (
-        patch.answers["answer_start"]
-        == _solved("answer_start").replace(line, "        version = live\n").rstrip("\n") + "\n"
-    )
+    patch = _patch(tmp_path, monkeypatch, f"# %% answer_start\n# replace:\n{line}# with:\n{instead}")
+    assert patch.answers["answer_start"] == _solved("answer_start").replace(line, instead).rstrip("\n") + "\n"
 
 
 def test_an_edit_whose_text_is_not_in_the_solution_names_the_file(

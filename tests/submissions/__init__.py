@@ -17,9 +17,9 @@ in the solution's source and is replaced by the ``# with:`` block after it::
 
     # %% answer_start
     # replace:
-            shutil.copytree(live, version)
+            collection.update(ids=retired, metadatas=[{"retired": version}] * len(retired))
     # with:
-            version = live  # syncs the live version in place
+            collection.delete(ids=retired)  # retires by deleting
  Written answers (manually graded Markdown cells, ``written_*``)
 are answered with the solution's model answer unless a section gives the learner's text; their
 expected points are ``None`` (left for the instructor: autograde gives them no score) unless

@@ -27,7 +27,7 @@ The parts, all re-exported here:
   :func:`count_chunks`;
 - :mod:`.indexes`: :func:`fresh_dir`, the reference persist and load, readers of persisted indexes
   (:func:`stored_doc_ids`, :func:`top_doc_id`, :func:`retrieve_all`, :func:`tree_digest`,
-  :func:`digest_outside_chroma`) and fsspec
+  :func:`digest_outside_chroma`, :func:`chroma_records`, :func:`changed_sources`, :func:`forget_chroma_clients`) and fsspec
   file systems (:func:`private_memory_fs`, :func:`dir_fs`);
 - :mod:`.crashes`: failures injected into a persist and :func:`check_after_crash`, their verdict; with
   :func:`crash_at_write` (from :mod:`persistlab.grading.crashpoints`) and :func:`check_consistent` (from
@@ -53,8 +53,11 @@ from persistlab.grading.crashes import (
 from persistlab.grading.crashpoints import InjectedCrash, WriteCrash, crash_at_write
 from persistlab.grading.documents import Revision, code_of, count_chunks, question_about, revise, sample_documents
 from persistlab.grading.indexes import (
+    changed_sources,
+    chroma_records,
     digest_outside_chroma,
     dir_fs,
+    forget_chroma_clients,
     fresh_dir,
     load_reference_index,
     persist_reference_index,
@@ -81,7 +84,9 @@ __all__ = [
     "attempt",
     "check_after_crash",
     "check_consistent",
+    "changed_sources",
     "check_meter_integrity",
+    "chroma_records",
     "code_of",
     "count_chunks",
     "counting_embedding_model",
@@ -92,6 +97,7 @@ __all__ = [
     "damage",
     "digest_outside_chroma",
     "dir_fs",
+    "forget_chroma_clients",
     "fresh_dir",
     "load_reference_index",
     "persist_reference_index",

@@ -12,12 +12,14 @@ import hashlib
 import json
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from llama_index.core import Document, StorageContext, VectorStoreIndex, load_index_from_storage
 from llama_index.core.base.embeddings.base import BaseEmbedding
+from llama_index.core.vector_stores import MetadataFilters
 
 from persistlab.grading.counting import counting_embedding_model
 
@@ -106,9 +108,10 @@ def swap_stored_vectors(persist_dir: Path, doc_a: str, doc_b: str) -> None:
     path.write_text(json.dumps(data), encoding="utf-8")
 
 
-def top_doc_id(index: VectorStoreIndex, query: str) -> str | None:
-    """The document id of the best-matching node for ``query`` (one query embedding)."""
-    hits = index.as_retriever(similarity_top_k=1).retrieve(query)
+def top_doc_id(index: VectorStoreIndex, query: str, filters: MetadataFilters | None = None) -> str | None:
+    """The document id of the best-matching node for ``query`` (one query embedding), among the nodes ``filters``
+    match (a reader's version of a store that holds several)."""
+    hits = index.as_retriever(similarity_top_k=1, filters=filters).retrieve(query)
     return hits[0].node.ref_doc_id if hits else None
 
 
@@ -141,6 +144,51 @@ def digest_outside_chroma(path: Path) -> dict[str, str]:
         for name, digest in tree_digest(path).items()
         if not any((path / name).is_relative_to(folder) for folder in databases)
     }
+
+
+def chroma_records(path: Path) -> dict[tuple[str, str, str], tuple[str | None, str]]:
+    """Every record of every collection of the Chroma databases under ``path`` (each folder holding a
+    ``chroma.sqlite3``): ``{(database folder, collection, record id): (its source document id, a digest of its
+    vector, text and metadata)}``. Two calls around an update show what it wrote (:func:`changed_sources`)."""
+    import chromadb
+
+    from persistlab.stores import chroma_settings
+
+    path = Path(path)
+    records: dict[tuple[str, str, str], tuple[str | None, str]] = {}
+    for database in sorted(db.parent for db in path.rglob("chroma.sqlite3")):
+        client = chromadb.PersistentClient(path=str(database), settings=chroma_settings())
+        for collection in client.list_collections():
+            got = collection.get(include=["embeddings", "documents", "metadatas"])
+            vectors, texts, metadatas = got["embeddings"], got["documents"] or [], got["metadatas"] or []
+            for n, record_id in enumerate(got["ids"]):
+                metadata = dict(metadatas[n] or {})
+                content = [[float(x) for x in vectors[n]], texts[n], metadata] if vectors is not None else None
+                digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+                source = metadata.get("ref_doc_id")
+                key = (str(database.relative_to(path)), collection.name, record_id)
+                records[key] = (source if isinstance(source, str) else None, digest)
+    return records
+
+
+def forget_chroma_clients() -> None:
+    """Make the next ``chromadb.PersistentClient`` of a path open its database anew, as a restarted process would.
+
+    Chroma's clients in one process share one system per path, which keeps its database open: code that reads a
+    moved folder's database through its old, absolute path would still find it there until the process ends.
+    """
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
+
+
+def changed_sources(
+    before: dict[tuple[str, str, str], tuple[str | None, str]],
+    after: dict[tuple[str, str, str], tuple[str | None, str]],
+) -> dict[str | None, int]:
+    """``{source document id: records added, removed or changed}`` between two :func:`chroma_records` of a folder."""
+    changed = [key for key in before.keys() | after.keys() if before.get(key) != after.get(key)]
+    return dict(Counter((after.get(key) or before[key])[0] for key in changed))
 
 
 def private_memory_fs() -> Any:
