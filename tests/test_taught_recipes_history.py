@@ -93,10 +93,13 @@ def lesson10_versions(clean: bool = True) -> Recipe:
 
 def solution03() -> Recipe:
     def persist(index, where: Path) -> None:
-        solution("03_error_recovery", "definitions", "answer_persist_atomically")["persist_atomically"](index, where)
+        ns = solution("03_error_recovery", "definitions", "answer_persist_atomically", "answer_repair")
+        ns["persist_atomically"](index, where)
 
     def load(where: Path):
-        ns = solution("03_error_recovery", "definitions", "answer_load_or_build", "answer_persist_atomically")
+        ns = solution(
+            "03_error_recovery", "definitions", "answer_load_or_build", "answer_persist_atomically", "answer_repair"
+        )
         index, how = ns["load_or_build"]([], where, Settings.embed_model)
         assert how == "loaded", how
         return index

@@ -5,6 +5,7 @@ EXPECTED = {"loaded": 2, "built": 0, "corrupt": 0, "atomic_success": 1, "atomic_
 
 # %% answer_load_or_build
 def load_or_build(documents, persist_dir, embed_model):
+    repair_interrupted_swap(persist_dir)
     if Path(persist_dir).exists():
         storage_context = StorageContext.from_defaults(persist_dir=str(persist_dir))
         return load_index_from_storage(storage_context, embed_model=embed_model), "loaded"

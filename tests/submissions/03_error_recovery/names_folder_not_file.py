@@ -5,6 +5,7 @@ EXPECTED = {"loaded": 2, "built": 2, "corrupt": 0, "atomic_success": 1, "atomic_
 
 # %% answer_load_or_build
 def load_or_build(documents, persist_dir, embed_model):
+    repair_interrupted_swap(persist_dir)
     persist_dir = Path(persist_dir)
     if not persist_dir.exists() or not any(persist_dir.iterdir()):
         index = VectorStoreIndex.from_documents(documents, embed_model=embed_model)
