@@ -3,7 +3,8 @@
 Plain writes (``open``, ``Path.write_text``/``write_bytes``, appends) are cut to half of what was written,
 renames and deletes fail before they happen, ``rmtree`` and ``copytree`` stop half-way, and after the crash the
 process is dead: nothing more is written inside the folder. A pointer file written in place is caught; the same
-pointer written to a temporary file and moved with ``os.replace`` survives every crash point.
+pointer written to a temporary file and moved with ``os.replace`` survives every crash point. ``count_writes`` measures
+the bytes and Chroma records those writes amount to.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 from llama_index.core import Document, StorageContext, VectorStoreIndex, load_index_from_storage
 
-from persistlab.grading.crashpoints import InjectedCrash, crash_at_write
+from persistlab.grading.crashpoints import InjectedCrash, count_writes, crash_at_write
 
 pytestmark = pytest.mark.usefixtures("small_vectors")
 
@@ -190,3 +191,27 @@ def test_chroma_calls_count_each_public_write_call_and_crash_before_it(tmp_path:
             client.delete_collection("notes")
     assert crash.writes == ["Chroma upsert", "Chroma update"]
     assert notes.get(ids=["a"], include=["metadatas"])["metadatas"] == [None], "the crashed update was made"
+
+
+def test_count_writes_measures_bytes_and_chroma_records_and_crashes_nothing(tmp_path: Path) -> None:
+    import chromadb
+
+    from persistlab import stores
+
+    folder, source = tmp_path / "index", tmp_path / "source"
+    folder.mkdir(), source.mkdir()
+    (source / "one").write_bytes(b"1" * 50), (source / "two").write_bytes(b"2" * 40)
+    notes = chromadb.PersistentClient(path=str(tmp_path / "chroma"), settings=stores.chroma_settings())
+    with count_writes(folder, chroma_calls=True) as counted:
+        (folder / "a.txt").write_text("x" * 100)
+        with open(folder / "a.txt", "a") as appended:
+            appended.write("y" * 10)
+        os.replace(folder / "a.txt", folder / "b.txt")  # moves no bytes
+        shutil.copytree(source, folder / "copy")
+        (tmp_path / "outside.txt").write_text("z" * 1000)  # outside the folder: not counted
+        collection = notes.create_collection("notes", embedding_function=None)
+        collection.add(ids=["a", "b", "c"], embeddings=[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+        collection.update(ids="a", metadatas={"retired": 2})
+        collection.delete(where={"retired": 2})  # matches one record
+        collection.delete(ids=["b"])
+    assert (counted.bytes, counted.records, counted.fired) == (100 + 10 + 50 + 40, 1 + 3 + 1 + 1 + 1, False)

@@ -30,7 +30,7 @@ The parts, all re-exported here:
   :func:`digest_outside_chroma`, :func:`chroma_records`, :func:`changed_sources`, :func:`forget_chroma_clients`) and fsspec
   file systems (:func:`private_memory_fs`, :func:`dir_fs`);
 - :mod:`.crashes`: failures injected into a persist and :func:`check_after_crash`, their verdict; with
-  :func:`crash_at_write` (from :mod:`persistlab.grading.crashpoints`) and :func:`check_consistent` (from
+  :func:`crash_at_write` and :func:`count_writes` (from :mod:`persistlab.grading.crashpoints`) and :func:`check_consistent` (from
   :mod:`persistlab.grading.consistency`).
 
 Not re-exported: :mod:`.readers`, a reader paused between two files, for lessons 05 and 10's proof cells.
@@ -50,7 +50,7 @@ from persistlab.grading.crashes import (
     crash_while_writing,
     damage,
 )
-from persistlab.grading.crashpoints import InjectedCrash, WriteCrash, crash_at_write
+from persistlab.grading.crashpoints import InjectedCrash, WriteCrash, count_writes, crash_at_write
 from persistlab.grading.documents import Revision, code_of, count_chunks, question_about, revise, sample_documents
 from persistlab.grading.indexes import (
     changed_sources,
@@ -90,6 +90,7 @@ __all__ = [
     "code_of",
     "count_chunks",
     "counting_embedding_model",
+    "count_writes",
     "crash_at_write",
     "crash_on_delete",
     "crash_on_rename",

@@ -26,6 +26,18 @@ calls: each ``Collection.add`` / ``upsert`` / ``update`` / ``delete`` and ``crea
 ``delete_collection`` of any client is one write, and the ``nth`` raises before Chroma is called (a crash just after
 a call is the crash before the next write). It assumes what Chroma does not let a test check: that each call
 is all or nothing (one SQLite transaction).
+
+Every block also measures how much the writes it saw amount to (:attr:`WriteCrash.bytes`,
+:attr:`WriteCrash.records`); :func:`count_writes` is the block that only measures, never crashes:
+
+- ``bytes``: what each file opened for writing holds when it is closed (less what an appended file held before),
+  and the files a ``copytree`` copies; renames and deletions add nothing;
+- ``records`` (with ``chroma_calls``): the records each Chroma write call names: the ids passed to ``add`` /
+  ``upsert`` / ``update``, the records a ``delete`` matches (asked with ``Collection.get`` first when it deletes by
+  ``where``), one for each ``create_collection`` / ``delete_collection`` (whatever the collection holds).
+
+What Chroma's native code writes for those records (SQLite pages, HNSW files) is not in ``bytes``: it is seen only
+as ``records``.
 """
 
 from __future__ import annotations
@@ -40,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["InjectedCrash", "WriteCrash", "crash_at_write"]
+__all__ = ["InjectedCrash", "WriteCrash", "count_writes", "crash_at_write"]
 
 WRITE_MODES = frozenset("wax+")
 CHROMA_COLLECTION_WRITES = ("add", "upsert", "update", "delete")
@@ -53,11 +65,14 @@ class InjectedCrash(OSError):
 
 @dataclass
 class WriteCrash:
-    """What :func:`crash_at_write` saw: the writes made (in order, up to the crash) and whether it fired."""
+    """What :func:`crash_at_write` saw: the writes made (in order, up to the crash), whether it fired, and the bytes
+    and Chroma records those writes amount to (see the module docstring)."""
 
     nth: int
     writes: list[str] = field(default_factory=list)
     fired: bool = False
+    bytes: int = 0
+    records: int = 0
 
     @property
     def where(self) -> str:
@@ -135,9 +150,19 @@ class _CountedFile:
         if self._counted:
             return
         self._counted = True
+        with contextlib.suppress(OSError):  # a file removed before it was closed has written nothing that stays
+            self._harness.crash.bytes += os.path.getsize(self._path) - self._keep_from
         if self._harness.count(f"writing {Path(self._path).name}"):
             self._harness.cut(self._path, self._keep_from)
             raise self._harness.died("half-way through the file")
+
+
+@contextlib.contextmanager
+def count_writes(under: Path, chroma_calls: bool = False) -> Iterator[WriteCrash]:
+    """Count the writes inside ``under`` (and Chroma's, with ``chroma_calls``) and their bytes and records, crashing
+    none of them: :func:`crash_at_write` with no crash point."""
+    with crash_at_write(0, under, chroma_calls) as counted:
+        yield counted
 
 
 @contextlib.contextmanager
@@ -206,6 +231,7 @@ def crash_at_write(nth: int, under: Path, chroma_calls: bool = False) -> Iterato
             if budget == 0:
                 raise harness.died("half-way through copying the folder")
             budget -= 1
+            harness.crash.bytes += os.path.getsize(source)
             return copy_function(source, target, *more, **given)
 
         harness.quiet += 1
@@ -255,6 +281,7 @@ def _chroma_writes(harness: _Harness) -> dict[tuple[Any, str], Any]:
         def call(self: Any, *args: Any, **kwargs: Any) -> Any:
             if harness.count(f"Chroma {name}"):
                 raise harness.died(f"before Chroma's {name}")
+            harness.crash.records += _records(self, name, *args, **kwargs)
             return original(self, *args, **kwargs)
 
         return call
@@ -262,3 +289,14 @@ def _chroma_writes(harness: _Harness) -> dict[tuple[Any, str], Any]:
     return {(Collection, name): counted(Collection, name) for name in CHROMA_COLLECTION_WRITES} | {
         (Client, name): counted(Client, name) for name in CHROMA_CLIENT_WRITES
     }
+
+
+def _records(collection: Any, name: str, *args: Any, **kwargs: Any) -> int:
+    """How many records a Chroma write call names (one for a whole collection created or deleted)."""
+    if name in CHROMA_CLIENT_WRITES:
+        return 1
+    given = dict(zip(("ids", "where", "where_document"), args, strict=False)) | kwargs  # delete's order; ids first
+    ids, where = given.get("ids"), {key: given.get(key) for key in ("where", "where_document")}
+    if name == "delete" and any(where.values()):
+        return len(collection.get(ids=ids, **where, include=[])["ids"])  # what the delete will match
+    return 1 if isinstance(ids, str) else len(ids or [])
