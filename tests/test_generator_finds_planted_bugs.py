@@ -11,11 +11,12 @@ that bug's reason. If a change to the generator (tests/generated.py) stopped fin
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from generated import run, taught
+from generated import Subject, run, taught
 from helpers import REPO
 from histories import Recipe, global_splitter
 from llama_index.core import Document, VectorStoreIndex
@@ -102,3 +103,33 @@ def test_the_generator_finds_a_pointer_written_in_place(tmp_path: Path) -> None:
     rules = frozenset({"add", "edit", "delete", "restart", "edit_and_crash_at_write"})
     with pytest.raises(FileNotFoundError, match="versions"):
         run(taught(pointer_written_in_place)(rules=rules), tmp_path)
+
+
+LESSON11 = REPO / "lessons" / "11_production_startup.ipynb"
+
+
+def copies_the_live_index_first() -> Subject:
+    """Lesson 11's ``start_index`` (proven in tests/test_generated_histories.py), except that each start first makes
+    a "safety" copy of the whole Chroma folder with ``shutil.copytree``: found item 7, a change whose cost follows the
+    corpus (every start writes the whole index again), though it embeds exactly what changed."""
+
+    def update(documents: list[Document], folder: Path, splitter: Any, model: Any, new: bool) -> None:
+        if (folder / "CURRENT").is_file():  # the planted bug
+            shutil.copytree(folder / "chroma", folder / "chroma-before", dirs_exist_ok=True)
+        recipes(LESSON11)["start_index"](documents, folder, model, splitter, new_settings=new)
+
+    return Subject(
+        "lesson 11, live index copied before each start",
+        update,
+        lambda folder, splitter, model: recipes(LESSON11)["open_live_index"](folder, model, splitter),
+        lambda *_: None,  # no docstore: hashes are in the chunks' ids
+        "refuse",
+        rules=frozenset({"add", "edit", "restart"}),
+        chroma_calls=True,
+        writes_follow_change=True,
+    )
+
+
+def test_the_generator_finds_writes_that_follow_the_corpus(tmp_path: Path) -> None:
+    with pytest.raises(AssertionError, match=r"the update wrote \d+ bytes .*'copying folder chroma'"):
+        run(copies_the_live_index_first(), tmp_path)
