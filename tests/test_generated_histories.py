@@ -11,7 +11,7 @@ metadata (so that alike texts have alike hashes, as in the exercises' documents)
 as they go: a failed run is completed by the next (``Subject.atomic``); lesson 09's build never removes a document.
 Lesson 11's recipe and exercise 06's reference update one Chroma collection in place: their crash points include each
 of Chroma's write calls (``crash_at_write(..., chroma_calls=True)``), and their readers check the live version through
-its metadata filters. Lesson 11's updates must also write what follows the change, not the corpus
+its metadata filters. Their updates must also write what follows the change, not the corpus
 (``Subject.writes_follow_change``).
 The CI profile (``conftest.py``) runs a few fixed histories; ``HYPOTHESIS_PROFILE=long pytest -s`` runs 10,000 per
 test and prints how many histories and steps ran.
@@ -185,6 +185,7 @@ def solution06(**options: Any) -> Subject:
         lambda folder, splitter, model: None,  # no docstore: hashes are in the chunk ids; the meter checks reruns
         "refuse",
         chroma_calls=True,
+        writes_follow_change=True,
         **options,
     )
 
