@@ -1,5 +1,5 @@
-"""The generator finds what issue 22 found by hand: each planted recipe below is a proven one (lesson 05's or 10's,
-run in tests/test_generated_histories.py) with one of those bugs put back, and the CI profile's histories must fail it, for
+"""The generator finds what issue 22 found by hand: each planted recipe below is a proven one (lesson 05's, 10's or
+11's, run in tests/test_generated_histories.py) with one of those bugs put back, and the CI profile's histories must fail it, for
 that bug's reason. If a change to the generator (tests/generated.py) stopped finding one, this module fails.
 
 - Found item 1: deleted documents found from ``docstore.get_all_document_hashes()``, which maps hash -> one doc id,
@@ -7,6 +7,8 @@ that bug's reason. If a change to the generator (tests/generated.py) stopped fin
 - Found item 5: the pointer file written in place (``fs.pipe_file``) instead of to a temporary name and then moved
   over it (``write_whole``): a crash in that write leaves a cut pointer, and the crash harness must reach plain
   writes (fsspec's local file system writes with ``open``).
+- Found item 7: the cost of a change follows the corpus: a "safety" copy of the whole Chroma folder before each
+  start of lesson 11's recipe, caught by the check that a step's writes follow the change.
 """
 
 from __future__ import annotations
