@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -164,10 +165,27 @@ def shared_zygote(env: dict[str, str]) -> Iterator[dict[str, str]]:
 PROXY = Path(__file__).with_name("kernel_proxy.py")
 
 
+_ipc: str | None = None
+
+
+def _ipc_folder() -> str:
+    """This process's folder for its kernels' sockets (short: a socket's path must fit in 107 bytes)."""
+    global _ipc
+    if _ipc is None:
+        _ipc = tempfile.mkdtemp(prefix="plk-")
+        atexit.register(shutil.rmtree, _ipc, ignore_errors=True)
+    return _ipc
+
+
 class ForkedKernelProvisioner(LocalProvisioner):
     """A local provisioner whose kernel command runs :mod:`.kernel_proxy`, which has the zygote fork the kernel."""
 
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
+        km = self.parent
+        if km is not None and km.transport == "tcp" and not km.has_kernel and not self.ports_cached:
+            # Unix sockets instead of loopback ports: a port chosen here can be taken by another process before
+            # the kernel (forked a moment later) binds it. jupyter_client removes the socket files at shutdown.
+            km.transport, km.ip = "ipc", os.path.join(_ipc_folder(), str(km.kernel_id or id(km))[:8])
         kwargs = await super().pre_launch(**kwargs)
         env = {k: v for k, v in kwargs["env"].items() if k != SOCKET_ENV}  # the zygote's address is not the kernel's
         kwargs["env"] = env
