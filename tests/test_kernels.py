@@ -66,6 +66,7 @@ def test_forked_kernels_have_their_own_folder_environment_and_state(tmp_path: Pa
             km = ForkingKernelManager(kernel_name="python3")
             await km.start_kernel(cwd=str(folder), env={**os.environ, "PERSISTLAB_TEST_VALUE": value})
             assert isinstance(km.provisioner, ForkedKernelProvisioner) and started_through_proxy(km)
+            assert km.transport == "ipc", "a forked kernel's loopback ports could be taken before it binds them"
             kms.append(km)
         try:
             out = await _run(
