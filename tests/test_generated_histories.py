@@ -9,8 +9,8 @@ namespace per step. Each recipe runs three times: with every rule but two, then 
 a document's text under a new id; an empty document) among the rules that change documents, on documents without
 metadata (so that alike texts have alike hashes, as in the exercises' documents). Lessons 08 and 10 write to Chroma
 as they go: a failed run is completed by the next (``Subject.atomic``); lesson 10's build never removes a document.
-Lesson 11's recipe updates one Chroma collection in place: its crash points include each of Chroma's write calls
-(``crash_at_write(..., chroma_calls=True)``), and its reader checks the live version through its metadata filters.
+Lessons 08 and 11 update one Chroma collection in place: their crash points include each of Chroma's write calls
+(``crash_at_write(..., chroma_calls=True)``); lesson 11's reader checks the live version through its metadata filters.
 The CI profile (``conftest.py``) runs a few fixed histories; ``HYPOTHESIS_PROFILE=long pytest -s`` runs 10,000 per
 test and prints how many histories and steps ran.
 """
@@ -64,24 +64,26 @@ def lesson07(**options: Any) -> Subject:
 
 
 def lesson08(**options: Any) -> Subject:
-    """``sync_chroma_index`` embeds with ``Settings.embed_model`` and re-chunks the one index in place. Chroma takes
-    its writes at once and the docstore at ``persist()``: the next sync completes a failed one (not atomic)."""
+    """``sync_chroma_index`` embeds with ``Settings.embed_model`` and re-chunks the one collection in place. Its only
+    writes are Chroma's calls, each taken at once: the next sync completes a failed one (not atomic). It keeps the
+    document hashes nowhere but in the index it returns (rebuilt from Chroma each sync): the meter checks reruns."""
 
     def update(docs: list, folder: Path, splitter: Any, model: Any, new: bool) -> None:
         with global_model(model):
-            recipes(LESSON08)["sync_chroma_index"](folder / "chroma", folder / "index", docs, splitter)
+            recipes(LESSON08)["sync_chroma_index"](folder / "chroma", docs, splitter)
 
     def load(folder: Path, splitter: Any, model: Any) -> Any:
         with global_model(model):  # the index keeps the model it was made with, for its queries
-            return recipes(LESSON08)["open_chroma_index"](folder / "chroma", folder / "index", splitter)
+            return recipes(LESSON08)["open_chroma_index"](folder / "chroma", splitter)
 
     return Subject(
         "lesson 08 sync_chroma_index",
         update,
         load,
-        lambda *_: INDEX_DOCSTORE,
+        lambda *_: None,
         "in_place",
         settings=(0, 1),
+        chroma_calls=True,
         atomic=False,
         **options,
     )
