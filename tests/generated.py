@@ -225,13 +225,19 @@ class Histories(RuleBasedStateMachine):
         return True
 
     def interrupted(self, before: dict[str, str], attempt: Callable[[], Any], expected_error: type) -> None:
-        """``attempt`` ran an update that may have failed; a restart must find the old or the new documents, and
-        the next run must pay for what the failed one left undone, once."""
+        """``attempt`` ran an update that may have failed; a restart must find the old or the new documents (a recipe
+        that is not atomic: an index that opens, its stores agreeing), and the next run must pay for what the failed
+        one left undone, once."""
         try:
             attempt()
         except expected_error:
             pass
         if not self.subject.atomic:
+            index, filters = self.reader()  # a torn file would raise here
+            try:
+                check_consistent(index, filters=filters)
+            except AssertionError as error:
+                raise AssertionError(f"{self.where()}: a reader after the failure: {error}") from error
             self.held[self.setting] = before
             self.run(self.chunks(self.texts, before), most=True)
             return

@@ -9,9 +9,9 @@ namespace per step. Each recipe runs three times: with every rule but two, then 
 a document's text under a new id; an empty document) among the rules that change documents, on documents without
 metadata (so that alike texts have alike hashes, as in the exercises' documents). Lessons 08 and 09 write to Chroma
 as they go: a failed run is completed by the next (``Subject.atomic``); lesson 09's build never removes a document.
-Lesson 11's recipe and exercise 06's reference update one Chroma collection in place: their crash points include each
-of Chroma's write calls (``crash_at_write(..., chroma_calls=True)``), and their readers check the live version through
-its metadata filters. Their updates must also write what follows the change, not the corpus
+Lessons 08 and 11 and exercise 06's reference update one Chroma collection in place: their crash points include each
+of Chroma's write calls (``crash_at_write(..., chroma_calls=True)``); lesson 11's and exercise 06's readers check the
+live version through its metadata filters. Their updates must also write what follows the change, not the corpus
 (``Subject.writes_follow_change``).
 The CI profile (``conftest.py``) runs a few fixed histories; ``HYPOTHESIS_PROFILE=long pytest -s`` runs 10,000 per
 test and prints how many histories and steps ran.
@@ -34,7 +34,6 @@ from llama_index.vector_stores.chroma import ChromaVectorStore
 from notebook_recipes import recipes, solution_recipes
 from test_taught_recipes_history import lesson05_atomic, lesson10_versions, solution03
 
-from persistlab.grading.consistency import INDEX_DOCSTORE
 from persistlab.stores import chroma_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,27 +63,28 @@ def lesson07(**options: Any) -> Subject:
 
 
 def lesson08(**options: Any) -> Subject:
-    """``sync_chroma_index`` embeds with ``Settings.embed_model`` and re-chunks the one index in place. Chroma takes
-    its writes at once and the docstore at ``persist()``: the next sync completes a failed one (not atomic). Its
-    writes do not follow the change (no ``writes_follow_change``): each sync persists the whole docstore as JSON
-    (548 bytes for two documents, 93 more a document, even when nothing changed); its Chroma records do."""
+    """``sync_chroma_index`` embeds with ``Settings.embed_model`` and re-chunks the one collection in place. Its only
+    writes are Chroma's calls, each taken at once: the next sync completes a failed one (not atomic). It keeps the
+    document hashes nowhere but in the index it returns (rebuilt from Chroma each sync): the meter checks reruns."""
 
     def update(docs: list, folder: Path, splitter: Any, model: Any, new: bool) -> None:
         with global_model(model):
-            recipes(LESSON08)["sync_chroma_index"](folder / "chroma", folder / "index", docs, splitter)
+            recipes(LESSON08)["sync_chroma_index"](folder / "chroma", docs, splitter)
 
     def load(folder: Path, splitter: Any, model: Any) -> Any:
         with global_model(model):  # the index keeps the model it was made with, for its queries
-            return recipes(LESSON08)["open_chroma_index"](folder / "chroma", folder / "index", splitter)
+            return recipes(LESSON08)["open_chroma_index"](folder / "chroma", splitter)
 
     return Subject(
         "lesson 08 sync_chroma_index",
         update,
         load,
-        lambda *_: INDEX_DOCSTORE,
+        lambda *_: None,
         "in_place",
         settings=(0, 1),
+        chroma_calls=True,
         atomic=False,
+        writes_follow_change=True,
         **options,
     )
 
