@@ -107,16 +107,18 @@ def lab(extra: list[str]) -> None:
 
 def test(extra: list[str]) -> int:
     setup("test")
-    # Every core; each file on one worker (a notebook's cells run in order in one kernel, a module-scoped
-    # fixture once). pytest-xdist 3.8's xdist_group marks do nothing under pytest 9.2, so slow set-ups are
-    # spread by splitting modules (tests/test_grading.py, tests/test_grading_others.py), and run longest first
-    # (conftest.py's RUN_FIRST) instead of xdist's default order, most tests first.
+    # One worker more than cores: the suite spends part of its time waiting (on servers, a browser, pip, cell
+    # time limits), which a spare worker fills. Each file on one worker (a notebook's cells run in order in one
+    # kernel, a module-scoped fixture once). pytest-xdist 3.8's xdist_group marks do nothing under pytest 9.2, so
+    # slow set-ups are spread by splitting modules (tests/test_grading.py, tests/test_grading_others.py), and run
+    # longest first (conftest.py's RUN_FIRST) instead of xdist's default order, most tests first.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     cmd = [
         str(bin_path("python")),
         "-m",
         "pytest",
         "-n",
-        "auto",
+        str(cores + 1),
         "--dist",
         "loadscope",
         "--no-loadscope-reorder",
