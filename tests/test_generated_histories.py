@@ -32,7 +32,7 @@ from llama_index.core.node_parser import SentenceSplitter
 from llama_index.core.storage.docstore import SimpleDocumentStore
 from llama_index.vector_stores.chroma import ChromaVectorStore
 from notebook_recipes import recipes, solution_recipes
-from test_taught_recipes_history import lesson05_atomic, lesson10_versions, solution03
+from taught_recipes import lesson05_atomic, lesson10_versions, solution03
 
 from persistlab.stores import chroma_settings
 
