@@ -84,22 +84,27 @@ def solution03() -> Recipe:
     return refreshed_and_persisted("solution 03 persist_atomically / load_or_build", persist, load, Path.exists)
 
 
-def solution05() -> Recipe:
-    fs = fsspec.filesystem("memory")
-    base = f"history-{uuid.uuid4().hex}"
+def solution05(local: bool = False) -> Recipe:
+    """Exercise 05's reference on an in-memory file system, or with ``local`` on the local one through fsspec
+    (where crash_at_write reaches its writes)."""
+    fs = fsspec.filesystem("file" if local else "memory")
+    base = "" if local else f"history-{uuid.uuid4().hex}/"
+
+    def root(where: Path) -> str:
+        return str(where) if local else f"{base}{where.name}"
 
     def persist(index, where: Path) -> None:
-        solution("05_object_storage", "answer_publish")["publish_index"](index, fs, f"{base}/{where.name}")
+        solution("05_object_storage", "answer_publish")["publish_index"](index, fs, root(where))
 
     def load(where: Path):
         ns = solution("05_object_storage", "answer_load")
-        return ns["load_published_index"](fs, f"{base}/{where.name}", Settings.embed_model)
+        return ns["load_published_index"](fs, root(where), Settings.embed_model)
 
     return refreshed_and_persisted(
         "solution 05 publish_index / load_published_index",
         persist,
         load,
-        lambda where: fs.exists(f"{base}/{where.name}/CURRENT"),
+        lambda where: fs.exists(f"{root(where)}/CURRENT"),
     )
 
 
